@@ -1,0 +1,118 @@
+"""Baselines in the same API as ``MEDL``: PCA, the tied autoencoder (AE) and AE + classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA as _SkPCA
+
+from .estimator import Estimator, NotFittedError
+from .nn import TiedAutoencoder
+from .validate import check_matrix, check_positive_int
+
+
+class AE(Estimator):
+    """Tied-weight autoencoder (the paper's AE baseline); ignores batches.
+
+    Takes the same constructor arguments as :class:`medl.MEDL`; the loss weight used is
+    ``ae_recon``.
+    """
+
+    def fit(
+        self,
+        X: Any,
+        validation: float | Sequence = 0.2,
+        max_epochs: int = 500,
+        patience: int = 30,
+        batch_size: int = 512,
+        progress: bool = True,
+        feature_names: Sequence[str] | None = None,
+    ) -> AE:
+        """Fit on cells x genes log-normalised expression; see :meth:`medl.MEDL.fit`."""
+        return self._fit(
+            X, None, None, validation, max_epochs, patience, batch_size, progress, feature_names
+        )
+
+    def _build(self) -> dict[str, torch.nn.Module]:
+        p = self.params
+        return {
+            "ae": TiedAutoencoder(
+                self.n_genes, p["hidden"], p["latent_dim"], w_recon=self.weights.ae_recon
+            )
+        }
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Latent code (cells x latent_dim)."""
+        return self._map(self._input(X), self.modules["ae"].encode)
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """Reconstruction on the scale of X."""
+        ae = self.modules["ae"]
+        return self._map(self._input(X), lambda x: self.scaler.inverse(ae.reconstruct(x)))
+
+
+class AEC(AE):
+    """Tied autoencoder with a latent cell-type classifier (the paper's AEC baseline)."""
+
+    needs_labels = True
+
+    def fit(  # type: ignore[override]
+        self,
+        X: Any,
+        labels: Any,
+        validation: float | Sequence = 0.2,
+        max_epochs: int = 500,
+        patience: int = 30,
+        batch_size: int = 512,
+        progress: bool = True,
+        feature_names: Sequence[str] | None = None,
+    ) -> AEC:
+        """Fit on expression and one cell-type label per cell; see :meth:`medl.MEDL.fit`."""
+        return self._fit(
+            X, None, labels, validation, max_epochs, patience, batch_size, progress,
+            feature_names,
+        )  # fmt: skip
+
+    def _build(self) -> dict[str, torch.nn.Module]:
+        p, w = self.params, self.weights
+        model = TiedAutoencoder(
+            self.n_genes,
+            p["hidden"],
+            p["latent_dim"],
+            n_labels=len(self.label_categories),
+            w_recon=w.aec_recon,
+            w_y=w.aec_y,
+        )
+        return {"ae": model}
+
+
+class PCA:
+    """PCA baseline (scikit-learn) with the same fit/transform shape as the other models."""
+
+    def __init__(self, latent_dim: int = 2, seed: int = 0) -> None:
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.seed = seed
+        self._pca: _SkPCA | None = None
+
+    def fit(self, X: Any) -> PCA:
+        mat = check_matrix(X)
+        dense = mat.toarray() if hasattr(mat, "toarray") else mat
+        if self.latent_dim > min(dense.shape):
+            raise ValueError(
+                f"latent_dim={self.latent_dim} exceeds min(cells, genes)={min(dense.shape)}."
+            )
+        self._pca = _SkPCA(self.latent_dim, random_state=self.seed).fit(dense)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        if self._pca is None:
+            raise NotFittedError("This PCA is not fitted yet: call .fit(X) first.")
+        mat = check_matrix(X, n_genes=self._pca.n_features_in_)
+        dense = mat.toarray() if hasattr(mat, "toarray") else mat
+        return self._pca.transform(dense).astype(np.float32)
+
+    def fit_transform(self, X: Any) -> np.ndarray:
+        return self.fit(X).transform(X)

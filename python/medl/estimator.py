@@ -1,0 +1,410 @@
+"""The shared estimator machinery: input checks, split, scaling, training, outputs, save/load.
+
+Subclasses (``MEDL``, ``AE``, ``AEC``) only say which networks they build, how each is
+optimised, and what outputs they offer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+
+from . import presets
+from .device import dense_rows, resolve_device, row_chunks, to_device
+from .scaling import MinMaxScaler
+from .train import DeviceData, Plan
+from .train import fit as train_fit
+from .validate import (
+    Matrix,
+    categories_of,
+    check_fraction,
+    check_labels,
+    check_matrix,
+    check_positive_int,
+    encode,
+)
+
+FORMAT_NAME = "medl-model"
+FORMAT_VERSION = 1
+CONFIG_FILE = "medl.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+class NotFittedError(RuntimeError):
+    """Raised when an output is asked of a model that has not been fitted or loaded."""
+
+
+class Estimator:
+    """Base class of the torch estimators. Not used directly."""
+
+    #: whether ``fit`` needs batch labels / cell-type labels
+    needs_batch = False
+    needs_labels = False
+
+    def __init__(
+        self,
+        latent_dim: int = 2,
+        hidden: Sequence[int] = (512, 132),
+        preset: str | None = None,
+        loss_weights: dict[str, float] | None = None,
+        lr: float = 1e-4,
+        scaling: str = "global",
+        device: str | torch.device = "auto",
+        seed: int = 0,
+    ) -> None:
+        check_positive_int(latent_dim, "latent_dim")
+        hidden = tuple(check_positive_int(h, "each hidden size") for h in hidden)
+        if not hidden:
+            raise ValueError("hidden must name at least one hidden layer size, e.g. (512, 132).")
+        if not isinstance(lr, int | float) or lr <= 0:
+            raise ValueError(f"lr must be a positive number, got {lr!r}.")
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise ValueError(f"seed must be an integer, got {seed!r}.")
+        self.params: dict[str, Any] = {
+            "latent_dim": int(latent_dim),
+            "hidden": list(hidden),
+            "preset": preset,
+            "loss_weights": dict(loss_weights or {}),
+            "lr": float(lr),
+            "scaling": scaling,
+            "seed": int(seed),
+        }
+        self.weights = presets.resolve(preset, loss_weights)
+        self.device = resolve_device(device)
+        self.scaler = MinMaxScaler(scaling)
+        self.n_genes: int | None = None
+        self.batch_categories: list[str] | None = None
+        self.label_categories: list[str] | None = None
+        self.feature_names: list[str] | None = None
+        self.modules: dict[str, nn.Module] = {}
+        self.history = pd.DataFrame()
+        self.fit_info: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- subclass hooks
+    def _build(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def _plans(self) -> list[Plan]:
+        lr = self.params["lr"]
+        return [Plan(name, module, lr) for name, module in self.modules.items()]
+
+    # ----------------------------------------------------------------------- fitting
+    def _fit(
+        self,
+        X: Any,
+        batch: Any = None,
+        labels: Any = None,
+        validation: float | Sequence = 0.2,
+        max_epochs: int = 500,
+        patience: int = 30,
+        batch_size: int = 512,
+        progress: bool = True,
+        feature_names: Sequence[str] | None = None,
+    ):
+        # Everything is checked before anything is changed or trained.
+        mat = check_matrix(X)
+        n = mat.shape[0]
+        batch_codes = label_codes = None
+        batch_cats = label_cats = None
+        if self.needs_batch:
+            strings = check_labels(batch, n, "batch")
+            batch_cats = categories_of(batch, strings, "batch", minimum=2)
+            batch_codes = encode(strings, batch_cats, "batch")
+        if labels is not None or self.needs_labels:
+            strings = check_labels(labels, n, "labels")
+            label_cats = categories_of(labels, strings, "labels", minimum=2)
+            label_codes = encode(strings, label_cats, "labels")
+        max_epochs = check_positive_int(max_epochs, "max_epochs")
+        patience = check_positive_int(patience, "patience")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if feature_names is not None and len(feature_names) != mat.shape[1]:
+            raise ValueError(
+                f"feature_names has {len(feature_names)} names for {mat.shape[1]} genes."
+            )
+        strata = _strata(batch_codes, label_codes)
+        train_idx, val_idx = split_validation(n, validation, strata, self.params["seed"])
+
+        self.n_genes = mat.shape[1]
+        self.batch_categories, self.label_categories = batch_cats, label_cats
+        self.feature_names = None if feature_names is None else [str(f) for f in feature_names]
+        self.scaler = MinMaxScaler(self.params["scaling"]).fit(mat[train_idx])
+        start = time.perf_counter()
+        with _seeded(self.params["seed"], self.device):
+            self.modules = {k: m.to(self.device) for k, m in self._build().items()}
+            data = DeviceData(
+                x=to_device(mat, self.scaler, self.device),
+                codes=_tensor(batch_codes, self.device),
+                labels=_tensor(label_codes, self.device),
+            )
+            stats = data.x[torch.as_tensor(train_idx, device=self.device)]
+            for module in self.modules.values():
+                module.init_output(stats.mean(0), stats.std(0))
+            del stats
+            result = train_fit(
+                self._plans(),
+                data,
+                train_idx,
+                val_idx,
+                max_epochs=max_epochs,
+                patience=patience,
+                batch_size=batch_size,
+                seed=self.params["seed"],
+                progress=progress,
+            )
+        self.history = result.history
+        self.fit_info = {
+            "n_cells": n,
+            "n_train": len(train_idx),
+            "n_validation": len(val_idx),
+            "epochs": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "seconds": round(time.perf_counter() - start, 3),
+            "device": str(self.device),
+            "batch_size": batch_size,
+            "max_epochs": max_epochs,
+            "patience": patience,
+        }
+        return self
+
+    # ----------------------------------------------------------------------- outputs
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.modules)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet: call .fit(...) or "
+                f"{type(self).__name__}.load(path) first."
+            )
+
+    def _input(self, X: Any) -> Matrix:
+        self._check_fitted()
+        return check_matrix(X, n_genes=self.n_genes)
+
+    def _codes(self, batch: Any, n: int, name: str = "batch") -> np.ndarray:
+        return encode(check_labels(batch, n, name), self.batch_categories, name)
+
+    @torch.inference_mode()
+    def _map(
+        self,
+        mat: Matrix,
+        fn: Callable[..., torch.Tensor],
+        *codes: np.ndarray,
+        chunk: int = 8192,
+    ) -> np.ndarray:
+        """Apply ``fn(scaled_x, *code_tensors)`` chunk by chunk and collect the result."""
+        pieces = []
+        for rows in row_chunks(mat.shape[0], chunk):
+            x = torch.from_numpy(np.ascontiguousarray(dense_rows(mat, rows))).to(self.device)
+            args = [torch.as_tensor(c[rows], device=self.device) for c in codes]
+            pieces.append(fn(self.scaler.transform(x), *args).float().cpu().numpy())
+        return np.concatenate(pieces, axis=0)
+
+    # --------------------------------------------------------------------- save/load
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the model to the directory ``path`` (weights, config, scaler, categories)."""
+        self._check_fitted()
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} exists and is not a directory; choose another path.")
+        if (path / CONFIG_FILE).exists() and not overwrite:
+            raise ValueError(f"{path} already holds a medl model; pass overwrite=True.")
+        path.mkdir(parents=True, exist_ok=True)
+        weights = {name: m.state_dict() for name, m in self.modules.items()}
+        torch.save(weights, path / WEIGHTS_FILE)
+        config = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "estimator": type(self).__name__,
+            "params": self.params,
+            "n_genes": self.n_genes,
+            "batch_categories": self.batch_categories,
+            "label_categories": self.label_categories,
+            "feature_names": self.feature_names,
+            "scaler": self.scaler.state(),
+            "fit_info": self.fit_info,
+            "history": _history_lists(self.history),
+            "weights_sha256": _sha256(path / WEIGHTS_FILE),
+        }
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "auto"):
+        """Load a model written by :meth:`save`; outputs are identical to the saved model's."""
+        config, weights = read_model_files(path)
+        estimators = _estimator_classes()
+        name = config.get("estimator")
+        if name not in estimators:
+            raise ValueError(f"{path} holds an unknown estimator {name!r}.")
+        if cls is not Estimator and name != cls.__name__:
+            raise ValueError(
+                f"{path} holds a {name} model, not a {cls.__name__}; use medl.{name}.load "
+                "or medl.load."
+            )
+        params = dict(config["params"])
+        model = estimators[name](**params, device=device)
+        model.n_genes = config["n_genes"]
+        model.batch_categories = config["batch_categories"]
+        model.label_categories = config["label_categories"]
+        model.feature_names = config.get("feature_names")
+        model.scaler = MinMaxScaler.from_state(config["scaler"])
+        model.fit_info = config.get("fit_info", {})
+        model.history = _history_frame(config.get("history"))
+        modules = model._build()
+        try:
+            for key, module in modules.items():
+                module.load_state_dict(weights[key])
+        except (KeyError, RuntimeError) as err:
+            raise ValueError(f"{path}: weights do not match the stored config ({err}).") from err
+        model.modules = {k: m.to(model.device).eval() for k, m in modules.items()}
+        return model
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.is_fitted else "not fitted"
+        return f"{type(self).__name__}(latent_dim={self.params['latent_dim']}, {state})"
+
+
+# ------------------------------------------------------------------------------ helpers
+def read_model_files(path: str | Path) -> tuple[dict, dict]:
+    """Read and check a saved model's config and weights; clear errors for bad files."""
+    path = Path(path)
+    config_file, weights_file = path / CONFIG_FILE, path / WEIGHTS_FILE
+    if not config_file.is_file() or not weights_file.is_file():
+        raise ValueError(
+            f"{path} is not a saved medl model: expected {CONFIG_FILE} and {WEIGHTS_FILE} in it."
+        )
+    try:
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_file} is damaged (not valid JSON): {err}.") from err
+    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
+        raise ValueError(f"{config_file} is not a medl model config.")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was written in medl model format version {version}; this medl reads "
+            f"version {FORMAT_VERSION}. Refit the model or use the medl release that wrote it."
+        )
+    if _sha256(weights_file) != config.get("weights_sha256"):
+        raise ValueError(f"{weights_file} is damaged: its checksum does not match the config.")
+    try:
+        weights = torch.load(weights_file, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise ValueError(f"{weights_file} is damaged and cannot be read: {err}.") from err
+    return config, weights
+
+
+def _estimator_classes() -> dict[str, type[Estimator]]:
+    from .baselines import AE, AEC
+    from .model import MEDL
+
+    return {"MEDL": MEDL, "AE": AE, "AEC": AEC}
+
+
+def _history_lists(history: pd.DataFrame) -> dict[str, list]:
+    if history.empty:
+        return {}
+    table = history.reset_index()
+    return {c: [None if pd.isna(v) else float(v) for v in table[c]] for c in table.columns}
+
+
+def _history_frame(data: dict | None) -> pd.DataFrame:
+    if not data:
+        return pd.DataFrame()
+    frame = pd.DataFrame(data).astype(float)
+    frame["epoch"] = frame["epoch"].astype(int)
+    return frame.set_index("epoch")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tensor(codes: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
+    return None if codes is None else torch.as_tensor(codes, device=device)
+
+
+def _strata(batch_codes: np.ndarray | None, label_codes: np.ndarray | None) -> np.ndarray | None:
+    parts = [c for c in (batch_codes, label_codes) if c is not None]
+    if not parts:
+        return None
+    strata = parts[0].copy()
+    for p in parts[1:]:
+        strata = strata * (p.max() + 1) + p
+    return strata
+
+
+def split_validation(
+    n: int, validation: Any, strata: np.ndarray | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation cell indices.
+
+    ``validation`` is a fraction (stratified by batch x label where every stratum has at
+    least two cells, else unstratified), a boolean mask, or explicit validation indices.
+    """
+    if isinstance(validation, int | float | np.floating) and not isinstance(validation, bool):
+        fraction = check_fraction(validation, "validation", 0.0, 0.9)
+        if fraction == 0 or round(n * fraction) < 1:
+            return np.arange(n), np.array([], dtype=np.int64)
+        stratify = strata
+        if strata is not None:
+            counts = np.bincount(strata)
+            if counts[counts > 0].min() < 2:
+                stratify = None
+        try:
+            return tuple(
+                np.sort(a)
+                for a in train_test_split(
+                    np.arange(n), test_size=fraction, random_state=seed, stratify=stratify
+                )
+            )
+        except ValueError:  # too few cells per stratum for the requested fraction
+            return tuple(
+                np.sort(a)
+                for a in train_test_split(np.arange(n), test_size=fraction, random_state=seed)
+            )
+    arr = np.asarray(validation)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise ValueError(f"validation mask has {arr.size} entries for {n} cells.")
+        val = np.flatnonzero(arr)
+    elif np.issubdtype(arr.dtype, np.integer):
+        val = np.unique(arr)
+        if val.size and (val.min() < 0 or val.max() >= n):
+            raise ValueError(f"validation indices must lie in [0, {n}).")
+    else:
+        raise ValueError(
+            "validation must be a fraction in [0, 0.9), a boolean mask or integer indices."
+        )
+    train = np.setdiff1d(np.arange(n), val)
+    if len(train) < 2:
+        raise ValueError("validation leaves fewer than 2 training cells.")
+    return train, val
+
+
+class _seeded:
+    """Seed torch inside the block without disturbing the caller's global RNG state."""
+
+    def __init__(self, seed: int, device: torch.device) -> None:
+        devices = [device.index or 0] if device.type == "cuda" else []
+        self._fork = torch.random.fork_rng(devices=devices)
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        self._fork.__enter__()
+        torch.manual_seed(self.seed)
+
+    def __exit__(self, *exc) -> None:
+        self._fork.__exit__(*exc)

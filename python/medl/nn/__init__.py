@@ -1,0 +1,7 @@
+"""Pure torch networks and their losses; no data handling or training loops here."""
+
+from .autoencoder import TiedAutoencoder
+from .fixed import FixedEffectsNet
+from .random import RandomEffectsNet
+
+__all__ = ["FixedEffectsNet", "RandomEffectsNet", "TiedAutoencoder"]

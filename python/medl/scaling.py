@@ -1,0 +1,72 @@
+"""Min-max scaling of expression to [0, 1], fitted once and stored with the model.
+
+The paper's reference code scales with ONE global minimum and maximum over the whole matrix;
+that is the default here. Per-gene scaling is offered as ``mode="gene"``. Every network
+output is passed through :meth:`MinMaxScaler.inverse` so users get values on their own scale.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .validate import Matrix
+
+ScaleMode = Literal["global", "gene"]
+
+
+class MinMaxScaler:
+    """Global (default) or per-gene min-max scaling to [0, 1]."""
+
+    def __init__(self, mode: ScaleMode = "global") -> None:
+        if mode not in ("global", "gene"):
+            raise ValueError(f"scaling must be 'global' or 'gene', got {mode!r}.")
+        self.mode = mode
+        self.minimum: np.ndarray | None = None
+        self.range: np.ndarray | None = None
+
+    def fit(self, X: Matrix) -> MinMaxScaler:
+        if self.mode == "global":
+            lo, hi = np.array([X.min()]), np.array([X.max()])
+        else:
+            lo = _dense_row(X.min(axis=0))
+            hi = _dense_row(X.max(axis=0))
+        span = (hi - lo).astype(np.float32)
+        span[span <= 0] = 1.0  # constant genes map to 0 instead of dividing by zero
+        self.minimum, self.range = lo.astype(np.float32), span
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return self.minimum is not None
+
+    def torch_params(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return (
+            torch.as_tensor(self.minimum, device=device),
+            torch.as_tensor(self.range, device=device),
+        )
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        lo, span = self.torch_params(x.device)
+        return (x - lo) / span
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        lo, span = self.torch_params(x.device)
+        return x * span + lo
+
+    def state(self) -> dict:
+        return {"mode": self.mode, "minimum": self.minimum.tolist(), "range": self.range.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> MinMaxScaler:
+        scaler = cls(state["mode"])
+        scaler.minimum = np.asarray(state["minimum"], dtype=np.float32)
+        scaler.range = np.asarray(state["range"], dtype=np.float32)
+        return scaler
+
+
+def _dense_row(m) -> np.ndarray:
+    return np.asarray(m.toarray() if sp.issparse(m) else m).ravel()

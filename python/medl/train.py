@@ -1,0 +1,203 @@
+"""Training: per-subnetwork optimisation plans, on-device minibatching and early stopping.
+
+The data live on the training device as one tensor; each epoch draws a permutation of the
+training indices and slices minibatches by index, so there is no DataLoader and no host copy
+per step. Loss terms are summed on the device and read back once per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .nn.autoencoder import Losses
+from .nn.fixed import FixedEffectsNet
+
+
+@dataclass
+class DeviceData:
+    """Scaled expression and integer codes, resident on the training device."""
+
+    x: torch.Tensor
+    codes: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        pick = lambda t: None if t is None else t[idx]  # noqa: E731
+        return self.x[idx], pick(self.codes), pick(self.labels)
+
+
+class Plan:
+    """How one subnetwork is optimised: a single Adam on its total loss."""
+
+    def __init__(self, name: str, module: nn.Module, lr: float, monitor: str = "total") -> None:
+        self.name, self.module, self.monitor = name, module, monitor
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+
+    def step(self, x: torch.Tensor, codes, labels) -> Losses:
+        losses = self.module.loss(x, codes, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        self.optimizer.step()
+        return losses
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, codes, labels) -> Losses:
+        return self.module.loss(x, codes, labels)
+
+
+class AdversarialPlan(Plan):
+    """The fixed-effects step: adversary first (AE frozen), then the AE (adversary frozen).
+
+    The encoder runs once per step; the adversary trains on detached activations, then the
+    autoencoder is updated against the freshly updated adversary with the adversary's
+    parameters excluded from the gradient.
+    """
+
+    module: FixedEffectsNet
+
+    def __init__(
+        self, name: str, module: FixedEffectsNet, lr: float, monitor: str = "total"
+    ) -> None:
+        self.name, self.module, self.monitor = name, module, monitor
+        self.optimizer = torch.optim.Adam(module.autoencoder_parameters(), lr=lr)
+        self.adversary_optimizer = torch.optim.Adam(module.adversary.parameters(), lr=lr)
+
+    def step(self, x: torch.Tensor, codes, labels) -> Losses:
+        activations = self.module.encoder(x)
+        adv = self.module.adversary_loss(activations, codes)
+        self.adversary_optimizer.zero_grad(set_to_none=True)
+        adv["adv_ce"].backward()
+        self.adversary_optimizer.step()
+
+        self.module.adversary.requires_grad_(False)
+        try:
+            losses = self.module.loss_with_batch(x, activations, codes, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            self.optimizer.step()
+        finally:
+            self.module.adversary.requires_grad_(True)
+        losses["adversary_ce"] = adv["adv_ce"]
+        return losses
+
+
+@dataclass
+class EarlyStopping:
+    patience: int
+    best: float = float("inf")
+    best_epoch: int = -1
+    wait: int = 0
+    best_state: dict | None = None
+    stopped: bool = False
+
+    def update(self, value: float, epoch: int, module: nn.Module) -> None:
+        if value < self.best:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            self.wait += 1
+            self.stopped = self.wait >= self.patience
+
+
+@dataclass
+class TrainResult:
+    history: pd.DataFrame
+    best_epoch: dict[str, int] = field(default_factory=dict)
+    epochs_run: int = 0
+
+
+def minibatches(idx: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, len(idx), batch_size):
+        chunk = idx[start : start + batch_size]
+        if len(chunk) > 1:  # batch norm cannot train on a single cell
+            yield chunk
+
+
+def _accumulate(sums: dict[str, torch.Tensor], losses: Losses, weight: int) -> None:
+    for key, value in losses.items():
+        value = value.detach() * weight
+        sums[key] = sums[key] + value if key in sums else value
+
+
+def _means(sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+    if not sums:
+        return {}
+    keys = list(sums)
+    values = (torch.stack([sums[k] for k in keys]) / count).tolist()  # one device sync
+    return dict(zip(keys, values))
+
+
+def evaluate(plan: Plan, data: DeviceData, idx: torch.Tensor, chunk: int) -> dict[str, float]:
+    plan.module.eval()
+    sums: dict[str, torch.Tensor] = {}
+    for part in idx.split(chunk):
+        _accumulate(sums, plan.evaluate(*data.take(part)), len(part))
+    plan.module.train()
+    return _means(sums, len(idx))
+
+
+def fit(
+    plans: Sequence[Plan],
+    data: DeviceData,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    max_epochs: int,
+    patience: int,
+    batch_size: int,
+    seed: int,
+    progress: bool = True,
+    eval_chunk: int = 8192,
+) -> TrainResult:
+    """Train every plan on the same minibatches until each one stops early or max_epochs.
+
+    Each subnetwork has its own early stopping on a validation loss term (``plan.monitor``,
+    the total loss by default) and gets its best weights back at the end.
+    Without validation cells all run ``max_epochs``.
+    """
+    device = data.x.device
+    train_t = torch.as_tensor(train_idx, device=device)
+    val_t = torch.as_tensor(val_idx, device=device)
+    generator = torch.Generator().manual_seed(seed)
+    stoppers = {p.name: EarlyStopping(patience) for p in plans}
+    rows: list[dict[str, float]] = []
+    for p in plans:
+        p.module.train()
+
+    bar = tqdm(range(max_epochs), disable=not progress, desc="medl", unit="epoch")
+    for epoch in bar:
+        active = [p for p in plans if not stoppers[p.name].stopped]
+        if not active:
+            break
+        order = train_t[torch.randperm(len(train_t), generator=generator).to(device)]
+        sums: dict[str, dict[str, torch.Tensor]] = {p.name: {} for p in active}
+        seen = 0
+        for idx in minibatches(order, batch_size):
+            batch = data.take(idx)
+            for p in active:
+                _accumulate(sums[p.name], p.step(*batch), len(idx))
+            seen += len(idx)
+        row: dict[str, float] = {"epoch": epoch}
+        for p in active:
+            row.update({f"{p.name}.train.{k}": v for k, v in _means(sums[p.name], seen).items()})
+            if len(val_t):
+                val = evaluate(p, data, val_t, eval_chunk)
+                row.update({f"{p.name}.val.{k}": v for k, v in val.items()})
+                stoppers[p.name].update(val[p.monitor], epoch, p.module)
+        rows.append(row)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k.endswith("total")})
+
+    for p in plans:
+        stopper = stoppers[p.name]
+        if stopper.best_state is not None:
+            p.module.load_state_dict(stopper.best_state)
+        p.module.eval()
+    history = pd.DataFrame(rows).set_index("epoch") if rows else pd.DataFrame()
+    best = {p.name: stoppers[p.name].best_epoch for p in plans}
+    return TrainResult(history=history, best_epoch=best, epochs_run=len(rows))

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages medl needs beyond Python: R with Seurat, reticulate and the packages the
+# R package, its tests and its vignette use. No CRAN access is assumed: everything comes
+# from Debian (bookworm: R 4.2, Seurat 4.3, reticulate 1.28).
+set -euo pipefail
+PACKAGES=(r-base-core r-base-dev r-cran-seurat r-cran-seuratobject r-cran-reticulate
+          r-bioc-singlecellexperiment r-cran-testthat r-cran-knitr r-cran-rmarkdown
+          r-bioc-biocstyle pandoc python3-venv)
+if command -v Rscript >/dev/null && command -v pandoc >/dev/null \
+   && Rscript -e 'for (p in c("Seurat","reticulate","SingleCellExperiment","testthat","knitr","rmarkdown","BiocStyle")) suppressPackageStartupMessages(library(p, character.only = TRUE))' >/dev/null 2>&1; then
+  echo "install-system: R stack already present"
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { echo "install-system: run as root or install sudo" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"

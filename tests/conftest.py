@@ -1,0 +1,44 @@
+"""Shared fixtures: small simulated data and one fitted model reused across tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import medl
+
+torch.set_num_threads(2)
+
+SMALL = {"hidden": (64, 16), "latent_dim": 2, "lr": 1e-3, "device": "cpu", "seed": 0}
+FIT = {"max_epochs": 15, "patience": 5, "batch_size": 128, "progress": False}
+
+
+@pytest.fixture(scope="session")
+def small_data():
+    return medl.datasets.simulate(n_cells=400, n_genes=60, n_batches=3, seed=1)
+
+
+@pytest.fixture(scope="session")
+def small_model(small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    return medl.MEDL(**SMALL).fit(X, batch, **FIT)
+
+
+@pytest.fixture(scope="session")
+def cf_data():
+    """Strong batch effect, used for the counterfactual and batch-signal properties."""
+    return medl.datasets.simulate(n_cells=1500, n_genes=300, n_batches=3, batch_effect=1.0, seed=0)
+
+
+@pytest.fixture(scope="session")
+def cf_model(cf_data):
+    """The configuration the docs recommend for counterfactuals (no latent batch classifier)."""
+    model = medl.MEDL(latent_dim=2, lr=1e-3, seed=0, device="cpu", loss_weights={"re_z": 0.0})
+    return model.fit(
+        cf_data.X, cf_data.obs["batch"], max_epochs=150, patience=20, batch_size=256, progress=False
+    )
+
+
+def dense(X):
+    return X.toarray() if hasattr(X, "toarray") else np.asarray(X)

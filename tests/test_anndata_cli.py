@@ -1,0 +1,116 @@
+"""AnnData helper (all-or-nothing writes) and the command line."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+
+import medl
+from conftest import FIT, SMALL
+from medl.cli import main
+
+KW = {**SMALL, **FIT}
+
+
+def test_run_medl_writes_outputs(small_data):
+    adata = small_data.copy()
+    model = medl.run_medl(adata, "batch", counterfactual=["batch0"], fe_reconstruction=True, **KW)
+    np.testing.assert_array_equal(adata.obsm["X_medl_fe"], model.fixed_effects(adata.X))
+    np.testing.assert_array_equal(
+        adata.obsm["X_medl_re"], model.random_effects(adata.X, adata.obs["batch"])
+    )
+    np.testing.assert_array_equal(
+        adata.layers["medl_cf_batch0"], model.counterfactual(adata.X, adata.obs["batch"], "batch0")
+    )
+    assert "medl_fe" in adata.layers
+    assert list(adata.uns["medl"]["batch_categories"]) == ["batch0", "batch1", "batch2"]
+    assert model.feature_names == list(adata.var_names)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_key": "donor"}, "not a column of adata.obs"),
+        ({"batch_key": "batch", "labels_key": "celltype"}, "not a column"),
+        ({"batch_key": "batch", "layer": "nope"}, "not in adata.layers"),
+        ({"batch_key": "batch", "counterfactual": ["batch9"]}, "batch9"),
+        ({"batch_key": "batch", "epochs": 3}, "unknown argument"),
+    ],
+)
+def test_run_medl_bad_input_leaves_adata_unchanged(small_data, kwargs, message):
+    adata = small_data.copy()
+    before = (set(adata.obsm), set(adata.layers), set(adata.uns))
+    with pytest.raises((ValueError, TypeError), match=message):
+        medl.run_medl(adata, **{**KW, **kwargs})
+    assert (set(adata.obsm), set(adata.layers), set(adata.uns)) == before
+
+
+def test_cli_fit_round_trip(small_data, tmp_path):
+    path = tmp_path / "in.h5ad"
+    small = small_data.copy()
+    for key in list(small.layers):
+        del small.layers[key]
+    small.write_h5ad(path)
+    code = main([
+        "fit", str(path), "--batch", "batch", "--out", str(tmp_path / "out"),
+        "--counterfactual", "batch1", "--max-epochs", "3", "--quiet", "--preprocess", "no",
+        "--device", "cpu",
+    ])  # fmt: skip
+    assert code == 0
+    result = ad.read_h5ad(tmp_path / "out" / "in_medl.h5ad")
+    assert result.obsm["X_medl_fe"].shape == (small.n_obs, 2)
+    assert "medl_cf_batch1" in result.layers
+    model = medl.MEDL.load(tmp_path / "out" / "model")
+    np.testing.assert_allclose(model.fixed_effects(result.X), result.obsm["X_medl_fe"], atol=1e-6)
+
+
+def test_cli_preprocesses_counts(small_data, tmp_path):
+    counts = ad.AnnData(small_data.layers["counts"].copy(), obs=small_data.obs.copy())
+    counts.write_h5ad(tmp_path / "counts.h5ad")
+    code = main([
+        "fit", str(tmp_path / "counts.h5ad"), "--batch", "batch", "--out", str(tmp_path / "o"),
+        "--max-epochs", "2", "--quiet", "--n-top-genes", "40", "--device", "cpu",
+    ])  # fmt: skip
+    assert code == 0
+    assert ad.read_h5ad(tmp_path / "o" / "counts_medl.h5ad").n_vars == 40
+
+
+def test_cli_reports_errors(small_data, tmp_path, capsys):
+    small_data.copy().write_h5ad(tmp_path / "d.h5ad")
+    code = main(
+        [
+            "fit",
+            str(tmp_path / "d.h5ad"),
+            "--batch",
+            "nope",
+            "--out",
+            str(tmp_path),
+            "--preprocess",
+            "no",
+        ]
+    )
+    assert code == 2
+    assert "not a column of adata.obs" in capsys.readouterr().err
+
+
+def test_cli_demo_writes_figures(tmp_path):
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--n-cells",
+            "300",
+            "--n-genes",
+            "50",
+            "--max-epochs",
+            "3",
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0
+    for name in ("training_curves.png", "latents.png", "scores.json", "model/medl.json"):
+        assert (tmp_path / name).stat().st_size > 0

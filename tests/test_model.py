@@ -1,0 +1,166 @@
+"""Shapes, dtypes, determinism, save/load identity, sparse input, history, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import medl
+from conftest import FIT, SMALL, dense
+
+
+def test_output_shapes_and_dtypes(small_model, small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    n, g = X.shape
+    outputs = {
+        "fe": (small_model.fixed_effects(X), (n, 2)),
+        "re": (small_model.random_effects(X, batch), (n, 2)),
+        "fe_recon": (small_model.reconstruct_fixed(X), (n, g)),
+        "cf": (small_model.counterfactual(X, batch, "batch1"), (n, g)),
+    }
+    for name, (value, shape) in outputs.items():
+        assert value.shape == shape, name
+        assert value.dtype == np.float32, name
+        assert np.all(np.isfinite(value)), name
+
+
+def test_reconstructions_on_input_scale(small_model, small_data):
+    recon = small_model.reconstruct_fixed(small_data.X)
+    X = dense(small_data.X)
+    # inverse scaling: same range as the log-normalised input, not [0, 1]
+    assert recon.max() > 1.5
+    assert abs(recon.mean() - X.mean()) < 0.5 * X.std()
+
+
+def test_counterfactual_to_own_batch_is_re_reconstruction(small_model, small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    np.testing.assert_array_equal(
+        small_model.counterfactual(X, batch, target=batch), small_model.reconstruct_random(X, batch)
+    )
+
+
+def test_per_cell_targets(small_model, small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    targets = np.where(np.arange(X.shape[0]) % 2 == 0, "batch0", "batch2")
+    mixed = small_model.counterfactual(X, batch, targets)
+    to0 = small_model.counterfactual(X, batch, "batch0")
+    to2 = small_model.counterfactual(X, batch, "batch2")
+    np.testing.assert_allclose(mixed[::2], to0[::2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mixed[1::2], to2[1::2], rtol=1e-5, atol=1e-5)
+
+
+def test_counterfactual_modes_differ(small_model, small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    full = small_model.counterfactual(X, batch, "batch0", mode="full")
+    dec = small_model.counterfactual(X, batch, "batch0", mode="decoder")
+    assert not np.allclose(full, dec)
+    with pytest.raises(ValueError, match="mode"):
+        small_model.counterfactual(X, batch, "batch0", mode="both")
+
+
+def test_seed_makes_fit_repeatable(small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    a = medl.MEDL(**SMALL).fit(X, batch, **FIT)
+    b = medl.MEDL(**SMALL).fit(X, batch, **FIT)
+    np.testing.assert_array_equal(a.fixed_effects(X), b.fixed_effects(X))
+    np.testing.assert_array_equal(a.random_effects(X, batch), b.random_effects(X, batch))
+    c = medl.MEDL(**{**SMALL, "seed": 1}).fit(X, batch, **FIT)
+    assert not np.allclose(a.fixed_effects(X), c.fixed_effects(X))
+
+
+def test_sparse_and_dense_input_agree(small_model, small_data):
+    X = small_data.X
+    np.testing.assert_allclose(
+        small_model.fixed_effects(sp.csr_matrix(X)),
+        small_model.fixed_effects(dense(X).astype(np.float64)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_save_load_identity(small_model, small_data, tmp_path):
+    X, batch = small_data.X, small_data.obs["batch"]
+    path = small_model.save(tmp_path / "model")
+    loaded = medl.MEDL.load(path, device="cpu")
+    for method, args in [
+        ("fixed_effects", (X,)),
+        ("random_effects", (X, batch)),
+        ("reconstruct_fixed", (X,)),
+        ("counterfactual", (X, batch, "batch2")),
+    ]:
+        np.testing.assert_array_equal(
+            getattr(small_model, method)(*args), getattr(loaded, method)(*args), err_msg=method
+        )
+    assert loaded.batch_categories == ["batch0", "batch1", "batch2"]
+    assert list(loaded.history.columns) == list(small_model.history.columns)
+    assert isinstance(medl.load(path), medl.MEDL)
+    with pytest.raises(ValueError, match="already holds"):
+        small_model.save(path)
+    with pytest.raises(ValueError, match="not a AE"):
+        medl.AE.load(path)
+
+
+def test_history_has_every_term(small_model):
+    cols = set(small_model.history.columns)
+    for net, terms in {
+        "fe": ["recon", "adv_ce", "adv_acc", "adversary_ce", "total"],
+        "re": ["recon", "batch_ce", "batch_acc", "kl", "total"],
+    }.items():
+        for split in ("train", "val"):
+            for term in terms:
+                if split == "val" and term == "adversary_ce":
+                    continue
+                assert f"{net}.{split}.{term}" in cols
+    assert len(small_model.history) == small_model.fit_info["epochs"]
+
+
+def test_early_stopping_restores_best_weights(small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    model = medl.MEDL(**SMALL).fit(
+        X, batch, max_epochs=40, patience=3, batch_size=128, progress=False
+    )
+    hist = model.history["re.val.total"].dropna()
+    best = model.fit_info["best_epoch"]["re"]
+    assert hist.idxmin() == best
+    assert model.fit_info["epochs"] < 40 or hist.index[-1] == 39
+
+
+def test_fec_uses_labels(small_data):
+    X, batch, ct = small_data.X, small_data.obs["batch"], small_data.obs["cell_type"]
+    model = medl.MEDL(**SMALL).fit(X, batch, labels=ct, **FIT)
+    assert "fe.train.y_ce" in model.history
+    assert model.label_categories == ["type0", "type1", "type2", "type3"]
+
+
+def test_validation_mask_and_zero(small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    mask = np.zeros(X.shape[0], dtype=bool)
+    mask[:50] = True
+    m = medl.MEDL(**SMALL).fit(X, batch, validation=mask, **{**FIT, "max_epochs": 3})
+    assert m.fit_info["n_validation"] == 50
+    m0 = medl.MEDL(**SMALL).fit(X, batch, validation=0.0, **{**FIT, "max_epochs": 3})
+    assert m0.fit_info["n_validation"] == 0 and m0.fit_info["epochs"] == 3
+
+
+def test_baselines_share_the_api(small_data, tmp_path):
+    X, ct = small_data.X, small_data.obs["cell_type"]
+    ae = medl.AE(**SMALL).fit(X, **FIT)
+    assert ae.transform(X).shape == (X.shape[0], 2)
+    assert ae.reconstruct(X).shape == X.shape
+    aec = medl.AEC(**SMALL).fit(X, ct, **FIT)
+    assert "ae.train.y_acc" in aec.history
+    loaded = medl.load(aec.save(tmp_path / "aec"))
+    np.testing.assert_array_equal(aec.transform(X), loaded.transform(X))
+    pca = medl.PCA(2).fit(X)
+    assert pca.transform(X).shape == (X.shape[0], 2)
+    with pytest.raises(ValueError, match="labels is required"):
+        medl.AEC(**SMALL).fit(X, None, **FIT)
+
+
+def test_gene_scaling_option(small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    m = medl.MEDL(**{**SMALL, "scaling": "gene"}).fit(X, batch, **{**FIT, "max_epochs": 3})
+    assert m.scaler.minimum.shape == (X.shape[1],)
+    with pytest.raises(ValueError, match="scaling"):
+        medl.MEDL(scaling="log").fit(X, batch, **FIT)

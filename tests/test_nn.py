@@ -1,0 +1,108 @@
+"""Network-level checks: tied weights, optimizer separation, variational layers."""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from medl.nn import FixedEffectsNet, RandomEffectsNet, TiedAutoencoder
+from medl.nn.layers import REBlock, VariationalRows
+from medl.train import AdversarialPlan
+
+
+def test_tied_decoder_shares_encoder_kernels():
+    torch.manual_seed(0)
+    ae = TiedAutoencoder(20, (8, 4), 2)
+    decoder_own = {n for n, _ in ae.decoder.named_parameters()}
+    assert decoder_own == {"biases.0", "biases.1", "biases.2"}  # no kernels of its own
+    z = torch.randn(5, 2)
+    ae.decoder(z).sum().backward()
+    for linear in ae.encoder.linears:  # decoding alone gives every encoder kernel a gradient
+        assert linear.weight.grad is not None and linear.weight.grad.abs().sum() > 0
+    before = ae.decoder(z).detach()
+    with torch.no_grad():
+        ae.encoder.linears[0].weight.mul_(2)
+    assert not torch.allclose(before, ae.decoder(z))
+
+
+def _snapshot(params):
+    return [p.detach().clone() for p in params]
+
+
+def _changed(before, params):
+    return any(not torch.equal(b, p) for b, p in zip(before, params))
+
+
+def test_adversary_and_autoencoder_steps_are_separate():
+    torch.manual_seed(0)
+    fe = FixedEffectsNet(30, (16, 8), 2, n_batches=3)
+    plan = AdversarialPlan("fe", fe, lr=1e-2)
+    ae_params, adv_params = fe.autoencoder_parameters(), list(fe.adversary.parameters())
+    assert not {id(p) for p in ae_params} & {id(p) for p in adv_params}
+    states = {}
+
+    def wrap(optimizer, key):
+        step = optimizer.step
+
+        def recorded(*a, **k):
+            out = step(*a, **k)
+            states[key] = (_snapshot(ae_params), _snapshot(adv_params))
+            return out
+
+        optimizer.step = recorded
+
+    wrap(plan.adversary_optimizer, "after_adv")
+    wrap(plan.optimizer, "after_ae")
+    start = (_snapshot(ae_params), _snapshot(adv_params))
+    x, codes = torch.rand(32, 30), torch.randint(0, 3, (32,))
+    plan.step(x, codes, None)
+    ae_after_adv, adv_after_adv = states["after_adv"]
+    ae_after_ae, adv_after_ae = states["after_ae"]
+    assert not _changed(start[0], ae_after_adv)  # adversary step leaves the AE alone
+    assert _changed(start[1], adv_after_adv)
+    assert not _changed(adv_after_adv, adv_after_ae)  # AE step leaves the adversary alone
+    assert _changed(ae_after_adv, ae_after_ae)
+    assert all(p.requires_grad for p in adv_params)  # unfrozen again after the step
+
+
+def test_autoencoder_step_pushes_against_adversary():
+    torch.manual_seed(0)
+    fe = FixedEffectsNet(30, (16, 8), 2, n_batches=2, w_recon=0.0, w_adv=1.0)
+    x, codes = torch.rand(64, 30), torch.randint(0, 2, (64,))
+    acts = fe.encoder(x)
+    loss = fe.loss_with_batch(x, acts, codes, None)
+    assert torch.isclose(loss["total"], -loss["adv_ce"])
+
+
+def test_variational_kl_matches_torch():
+    torch.manual_seed(0)
+    layer = VariationalRows(4, 7, prior_scale=0.25, post_loc_init_scale=0.1, post_scale_init=0.01)
+    expected = kl_divergence(Normal(layer.mu, layer.sigma()), Normal(0.0, 0.25)).sum()
+    assert torch.allclose(layer.kl(), expected, rtol=1e-5)
+    assert torch.allclose(layer.sigma(), torch.full_like(layer.mu, 0.01), atol=1e-6)
+
+
+def test_reblock_samples_in_training_and_uses_means_in_eval():
+    torch.manual_seed(0)
+    block = REBlock(6, n_batches=3)
+    x, codes = torch.randn(10, 6), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    block.train()
+    assert not torch.equal(block(x, codes), block(x, codes))
+    block.eval()
+    assert torch.equal(block(x, codes), block(x, codes))
+    normed = block.norm(x)
+    expected = (1 + block.gamma.mu[codes]) * normed + block.beta.mu[codes]
+    assert torch.allclose(block(x, codes), expected)
+
+
+def test_random_effects_net_batch_changes_output():
+    torch.manual_seed(0)
+    net = RandomEffectsNet(12, (8, 4), 2, n_batches=2).eval()
+    x = torch.rand(5, 12)
+    a = net.decode(
+        net.encode(x, torch.zeros(5, dtype=torch.long)), torch.zeros(5, dtype=torch.long)
+    )
+    b = net.decode(net.encode(x, torch.zeros(5, dtype=torch.long)), torch.ones(5, dtype=torch.long))
+    assert not torch.allclose(a, b)
+    losses = net.train().loss(x, torch.tensor([0, 1, 0, 1, 0]))
+    assert set(losses) == {"recon", "batch_ce", "batch_acc", "kl", "total"}
