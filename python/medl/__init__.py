@@ -13,6 +13,7 @@ from .baselines import AE, AEC, PCA
 from .estimator import NotFittedError
 from .model import MEDL
 from .presets import PRESETS, LossWeights
+from .run import MEDLResult, fit_medl
 
 try:
     __version__ = version("medl")
@@ -38,6 +39,8 @@ __all__ = [
     "datasets",
     "load",
     "metrics",
+    "fit_medl",
+    "MEDLResult",
     "pp",
     "run_medl",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,23 +9,9 @@ import anndata as ad
 import numpy as np
 
 from .model import MEDL
+from .run import fit_medl
 
 FE_KEY, RE_KEY, UNS_KEY = "X_medl_fe", "X_medl_re", "medl"
-
-
-def _split_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    init = set(inspect.signature(MEDL.__init__).parameters) - {"self"}
-    fit = set(inspect.signature(MEDL.fit).parameters) - {"self", "X", "batch", "labels"}
-    unknown = sorted(set(kwargs) - init - fit)
-    if unknown:
-        raise TypeError(
-            f"run_medl got unknown argument(s) {unknown}; MEDL takes {sorted(init)} and "
-            f"fit takes {sorted(fit)}."
-        )
-    return (
-        {k: v for k, v in kwargs.items() if k in init},
-        {k: v for k, v in kwargs.items() if k in fit},
-    )
 
 
 def cf_layer_name(target: str) -> str:
@@ -83,34 +68,31 @@ def run_medl(
             )
     if layer is not None and layer not in adata.layers:
         raise ValueError(f"layer={layer!r} not in adata.layers ({', '.join(adata.layers)}).")
-    init_kw, fit_kw = _split_kwargs(kwargs)
     X = adata.layers[layer] if layer is not None else adata.X
     batch = adata.obs[batch_key]
     labels = adata.obs[labels_key] if labels_key is not None else None
-    targets = [str(t) for t in (counterfactual or [])]
-
-    model = MEDL(**init_kw)
-    if targets:  # check the targets before training, against the batches present
-        known = set(map(str, batch.astype(str).unique()))
-        missing = [t for t in targets if t not in known]
-        if missing:
-            raise ValueError(
-                f"counterfactual batch(es) {missing} are not values of obs[{batch_key!r}] "
-                f"({', '.join(sorted(known))})."
-            )
-    model.fit(X, batch, labels, feature_names=list(map(str, adata.var_names)), **fit_kw)
-
-    obsm = {FE_KEY: model.fixed_effects(X), RE_KEY: model.random_effects(X, batch)}
-    layers = {cf_layer_name(t): model.counterfactual(X, batch, t) for t in targets}
-    if fe_reconstruction:
-        layers["medl_fe"] = model.reconstruct_fixed(X)
+    result = fit_medl(
+        X,
+        batch,
+        labels,
+        counterfactual=counterfactual,
+        fe_reconstruction=fe_reconstruction,
+        feature_names=list(map(str, adata.var_names)),
+        caller="run_medl",
+        **kwargs,
+    )
+    model = result.model
+    obsm = {FE_KEY: result.fixed_effects, RE_KEY: result.random_effects}
+    layers = {cf_layer_name(t): v for t, v in result.counterfactuals.items()}
+    if result.fe_reconstruction is not None:
+        layers["medl_fe"] = result.fe_reconstruction
     uns = {
         "params": {k: v for k, v in model.params.items() if v is not None},
         "batch_key": batch_key,
         "labels_key": labels_key or "",
         "layer": layer or "",
         "batch_categories": np.array(model.batch_categories, dtype=object),
-        "counterfactual": np.array(targets, dtype=object),
+        "counterfactual": np.array(list(result.counterfactuals), dtype=object),
         "fit_info": {k: v for k, v in model.fit_info.items() if k != "best_epoch"},
     }
     adata.obsm.update(obsm)

@@ -62,13 +62,17 @@ class Estimator:
         device: str | torch.device = "auto",
         seed: int = 0,
     ) -> None:
-        check_positive_int(latent_dim, "latent_dim")
+        latent_dim = check_positive_int(latent_dim, "latent_dim")
         hidden = tuple(check_positive_int(h, "each hidden size") for h in hidden)
         if not hidden:
             raise ValueError("hidden must name at least one hidden layer size, e.g. (512, 132).")
         if not isinstance(lr, int | float) or lr <= 0:
             raise ValueError(f"lr must be a positive number, got {lr!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, int | float | np.number)
+            or not (float(seed).is_integer())
+        ):
             raise ValueError(f"seed must be an integer, got {seed!r}.")
         self.params: dict[str, Any] = {
             "latent_dim": int(latent_dim),
@@ -77,7 +81,7 @@ class Estimator:
             "loss_weights": dict(loss_weights or {}),
             "lr": float(lr),
             "scaling": scaling,
-            "seed": int(seed),
+            "seed": int(seed),  # R hands whole numbers over as doubles
         }
         self.weights = presets.resolve(preset, loss_weights)
         self.device = resolve_device(device)

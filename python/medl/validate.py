@@ -166,6 +166,10 @@ def check_fraction(value: float, name: str, low: float = 0.0, high: float = 1.0)
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+    """A positive integer; whole floats (R's 50 is a double) are accepted."""
+    whole_float = isinstance(value, float | np.floating) and float(value).is_integer()
+    if isinstance(value, bool) or not (isinstance(value, int | np.integer) or whole_float):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)

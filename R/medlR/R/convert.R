@@ -1,0 +1,54 @@
+# Moving data between R objects and the Python core. Seurat v4 and v5 differ only in how
+# an assay's matrices are read; that difference lives in .assay_matrix() alone.
+
+.assay_matrix <- function(object, assay, which = c("data", "counts")) {
+  which <- match.arg(which)
+  if (utils::packageVersion("SeuratObject") >= "5.0.0") {
+    getter <- getExportedValue("SeuratObject", "LayerData")
+    return(getter(object, assay = assay, layer = which))
+  }
+  SeuratObject::GetAssayData(object, slot = which, assay = assay)
+}
+
+# Seurat/Bioconductor matrices are features x cells; the Python core takes cells x
+# features. A dgCMatrix stays sparse across the bridge (scipy CSC on the Python side).
+.to_python_matrix <- function(m) {
+  if (inherits(m, "dgCMatrix") || inherits(m, "dgTMatrix") || inherits(m, "dgRMatrix")) {
+    return(Matrix::t(methods::as(m, "CsparseMatrix")))
+  }
+  if (is.data.frame(m)) m <- as.matrix(m)
+  if (!is.matrix(m) || !is.numeric(m)) {
+    stop("The expression matrix must be numeric (a matrix or dgCMatrix), got ",
+         paste(class(m), collapse = "/"), ".", call. = FALSE)
+  }
+  t(m)
+}
+
+# A cells x k embedding from Python, named for the object's cells.
+.embedding <- function(x, cells, key) {
+  x <- as.matrix(x)
+  dimnames(x) <- list(cells, paste0(key, seq_len(ncol(x))))
+  x
+}
+
+# A cells x features profile from Python, returned features x cells as R expects.
+.profile <- function(x, cells, features) {
+  x <- t(as.matrix(x))
+  dimnames(x) <- list(features, cells)
+  x
+}
+
+.cf_name <- function(prefix, target) paste0(prefix, make.names(target))
+
+# An Assay holding profiles (features x cells) with a valid key derived from its name.
+.profile_assay <- function(profiles, name) {
+  assay <- SeuratObject::CreateAssayObject(data = profiles)
+  SeuratObject::Key(assay) <- paste0(tolower(gsub("[^A-Za-z0-9]", "", name)), "_")
+  assay
+}
+
+# Misc<- warns on every overwrite; the medl entry is replaced on purpose.
+.set_medl_info <- function(object, info) {
+  object@misc[["medl"]] <- info
+  object
+}

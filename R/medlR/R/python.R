@@ -1,0 +1,58 @@
+# Finding and importing the Python side (the 'medl' package) through reticulate.
+
+.medl_state <- new.env(parent = emptyenv())
+
+#' Install the Python side of medlR
+#'
+#' Creates a Python virtual environment through reticulate and installs the 'medl'
+#' package with the pins R needs (numpy < 2: reticulate 1.28 cannot load numpy 2).
+#'
+#' @param envname Name of the virtual environment (default \code{"r-medl"}).
+#' @param source Path to a medl source checkout (the folder with \code{pyproject.toml});
+#'   \code{NULL} installs the released package.
+#' @param python Python interpreter to create the environment from.
+#' @param torch pip requirement for torch (e.g. a CPU-only build).
+#' @return The environment name, invisibly.
+#' @export
+install_medl <- function(envname = "r-medl", source = Sys.getenv("MEDL_SOURCE", ""),
+                         python = NULL, torch = "torch") {
+  if (!reticulate::virtualenv_exists(envname)) {
+    reticulate::virtualenv_create(envname, python = python)
+  }
+  target <- if (nzchar(source)) normalizePath(source, mustWork = TRUE) else "medl"
+  reticulate::virtualenv_install(envname, c("numpy<2", torch), ignore_installed = FALSE)
+  reticulate::virtualenv_install(envname, target, ignore_installed = FALSE)
+  message("medl installed in the virtual environment '", envname, "'. ",
+          "Restart R, then library(medlR) uses it.")
+  invisible(envname)
+}
+
+#' Is the Python side of medlR reachable?
+#'
+#' @return \code{TRUE} when the 'medl' Python package can be imported.
+#' @export
+medl_available <- function() {
+  isTRUE(tryCatch(!is.null(.medl()), error = function(e) FALSE))
+}
+
+# The imported 'medl' module, or a stop() that tells the user what to run.
+.medl <- function() {
+  if (!is.null(.medl_state$module)) {
+    return(.medl_state$module)
+  }
+  envname <- getOption("medlR.envname", "r-medl")
+  if (!nzchar(Sys.getenv("RETICULATE_PYTHON")) && !reticulate::py_available() &&
+      reticulate::virtualenv_exists(envname)) {
+    reticulate::use_virtualenv(envname, required = TRUE)
+  }
+  module <- tryCatch(
+    reticulate::import("medl", convert = TRUE),
+    error = function(e) {
+      stop("medlR cannot import the Python package 'medl' (", conditionMessage(e), ").\n",
+           "Run medlR::install_medl() once, or point RETICULATE_PYTHON at a Python ",
+           "where medl is installed.", call. = FALSE)
+    }
+  )
+  .medl_state$module <- module
+  module
+}

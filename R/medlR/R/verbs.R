@@ -1,0 +1,93 @@
+#' Add counterfactual assays from a fitted MEDL model
+#'
+#' Re-expresses every cell as if it came from each \code{target} batch, using the model that
+#' \code{\link{RunMEDL}} saved (no retraining), and adds an Assay \code{MEDLCF.<batch>} per
+#' target.
+#'
+#' @param object A Seurat object on which \code{RunMEDL} was run.
+#' @param target Batches to project the cells to.
+#' @param mode \code{"full"} (default) or \code{"decoder"}; see the Python
+#'   \code{MEDL.counterfactual}.
+#' @param assay The assay holding the log-normalised data (default: the one \code{RunMEDL}
+#'   used).
+#' @param overwrite Replace existing assays of the same names.
+#' @return The object with the new assays.
+#' @export
+MEDLCounterfactual <- function(object, target, mode = "full", assay = NULL,
+                               overwrite = FALSE) {
+  info <- .medl_info(object)
+  assay <- assay %||% info$assay
+  batch.values <- .cell_column(object[[]], info$batch, "batch", ncol(object))
+  targets <- .check_targets(target, batch.values)
+  assays <- .cf_name("MEDLCF.", targets)
+  .check_free_names(assays, SeuratObject::Assays(object), "Assay(s)", overwrite)
+  model <- .load_model(info$model.dir)
+  x <- .to_python_matrix(.assay_matrix(object, assay, "data")[info$features, , drop = FALSE])
+  profiles <- lapply(targets, function(t) {
+    .profile(model$counterfactual(x, batch.values, t, mode = mode), colnames(object),
+             info$features)
+  })
+  for (i in seq_along(targets)) {
+    object[[assays[i]]] <- .profile_assay(profiles[[i]], assays[i])
+  }
+  info$counterfactual <- union(info$counterfactual, targets)
+  object <- .set_medl_info(object, info)
+  SeuratObject::LogSeuratCommand(object = object)
+}
+
+#' Embed new cells with a fitted MEDL model
+#'
+#' Adds the FE and RE reductions for the cells of \code{object} using a model fitted
+#' earlier (on other cells of the same batches), without retraining.
+#'
+#' @param object A Seurat object with the model's features in its assay.
+#' @param model A path to a saved model, or a Seurat object on which \code{RunMEDL} ran.
+#' @param batch Metadata column (or values) with each cell's batch; every batch must be one
+#'   the model was trained on.
+#' @param assay Assay with log-normalised data (default: the default assay).
+#' @param reduction.name Prefix of the reduction names.
+#' @param overwrite Replace existing reductions of the same names.
+#' @return The object with reductions \code{<reduction.name>.fe} and \code{.re}.
+#' @export
+MEDLEmbed <- function(object, model, batch, assay = NULL, reduction.name = "medl",
+                      overwrite = FALSE) {
+  model.dir <- if (inherits(model, "Seurat")) .medl_info(model)$model.dir else model
+  .check_string(model.dir, "model")
+  assay <- assay %||% SeuratObject::DefaultAssay(object)
+  if (!assay %in% SeuratObject::Assays(object)) {
+    stop("Assay '", assay, "' is not in the object.", call. = FALSE)
+  }
+  batch.values <- .cell_column(object[[]], batch, "batch", ncol(object))
+  names <- .medl_names(reduction.name, character(0), FALSE)$reductions
+  .check_free_names(names, SeuratObject::Reductions(object), "Reduction(s)", overwrite)
+  fitted <- .load_model(model.dir)
+  features <- unlist(fitted$feature_names)
+  data <- .assay_matrix(object, assay, "data")
+  features <- .check_features(features, rownames(data))
+  x <- .to_python_matrix(data[features, , drop = FALSE])
+  cells <- colnames(object)
+  fe <- .embedding(fitted$fixed_effects(x), cells, "MEDLFE_")
+  re <- .embedding(fitted$random_effects(x, batch.values), cells, "MEDLRE_")
+  object[[names[1]]] <- SeuratObject::CreateDimReducObject(embeddings = fe, key = "MEDLFE_",
+                                                           assay = assay)
+  object[[names[2]]] <- SeuratObject::CreateDimReducObject(embeddings = re, key = "MEDLRE_",
+                                                           assay = assay)
+  SeuratObject::LogSeuratCommand(object = object)
+}
+
+.medl_info <- function(object) {
+  info <- SeuratObject::Misc(object, slot = "medl")
+  if (is.null(info)) {
+    stop("The object has no MEDL model: run RunMEDL(object, batch = ...) first.",
+         call. = FALSE)
+  }
+  info
+}
+
+.load_model <- function(model.dir) {
+  if (!dir.exists(model.dir)) {
+    stop("The saved MEDL model at '", model.dir, "' is gone (the default model.dir is a ",
+         "temporary folder). Rerun RunMEDL with model.dir = <a lasting path>.", call. = FALSE)
+  }
+  .medl()$MEDL$load(model.dir)
+}

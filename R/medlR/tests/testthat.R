@@ -1,0 +1,4 @@
+library(testthat)
+library(medlR)
+
+test_check("medlR")

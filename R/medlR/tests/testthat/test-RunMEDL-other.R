@@ -1,0 +1,34 @@
+test_that("SingleCellExperiment method adds reducedDims and altExps", {
+  need_python()
+  skip_if_not_installed("SingleCellExperiment")
+  obj <- simulated_object()
+  feats <- SeuratObject::VariableFeatures(obj)
+  sce <- SingleCellExperiment::SingleCellExperiment(
+    assays = list(logcounts = SeuratObject::GetAssayData(obj, slot = "data")[feats, ]),
+    colData = S4Vectors::DataFrame(obj[[]]))
+  out <- run_fast(sce, batch = "donor", counterfactual = "B", seed = 4)
+  fe <- SingleCellExperiment::reducedDim(out, "MEDL_FE")
+  expect_equal(rownames(fe), colnames(sce))
+  expect_equal(dim(SingleCellExperiment::reducedDim(out, "MEDL_RE")), c(ncol(sce), 2L))
+  alt <- SingleCellExperiment::altExp(out, "MEDLCF.B")
+  expect_equal(dim(alt), dim(sce))
+  seu <- run_fast(obj, batch = "donor", counterfactual = "B", seed = 4)
+  expect_equal(unname(fe), unname(SeuratObject::Embeddings(seu, "medl.fe")), tolerance = 1e-6)
+  expect_equal(unname(SummarizedExperiment::assay(alt, "logcounts")),
+               unname(as.matrix(SeuratObject::GetAssayData(seu, slot = "data",
+                                                            assay = "MEDLCF.B"))),
+               tolerance = 1e-6)
+  expect_error(run_fast(sce, batch = "donor", assay = "counts"), "not in the object")
+})
+
+test_that("default method takes a features x cells matrix and a batch vector", {
+  need_python()
+  obj <- simulated_object()
+  m <- SeuratObject::GetAssayData(obj, slot = "data")
+  res <- run_fast(m, batch = obj$donor, counterfactual = "A")
+  expect_equal(rownames(res$fe), colnames(m))
+  expect_equal(dim(res$counterfactual$A), dim(m))
+  expect_true(dir.exists(res$model.dir))
+  expect_error(run_fast(m, batch = obj$donor[-1]), "one value per cell")
+  expect_error(RunMEDL(list(1)), "features x cells matrix")
+})

@@ -1,0 +1,71 @@
+test_that("RunMEDL adds FE/RE reductions in cell order and keeps everything else", {
+  need_python()
+  obj <- simulated_object()
+  before <- object_state(obj)
+  out <- run_fast(obj, batch = "donor", counterfactual = c("A", "B"),
+                  fe.reconstruction = TRUE, seed = 3)
+  fe <- SeuratObject::Embeddings(out, "medl.fe")
+  re <- SeuratObject::Embeddings(out, "medl.re")
+  expect_equal(rownames(fe), colnames(obj))
+  expect_equal(rownames(re), colnames(obj))
+  expect_equal(colnames(fe), c("MEDLFE_1", "MEDLFE_2"))
+  expect_equal(SeuratObject::Key(out[["medl.re"]]), "MEDLRE_")
+  expect_true(all(c("MEDLCF.A", "MEDLCF.B", "MEDLFE") %in% SeuratObject::Assays(out)))
+  cf <- SeuratObject::GetAssayData(out, slot = "data", assay = "MEDLCF.B")
+  expect_equal(dim(cf), c(40L, ncol(obj)))
+  expect_equal(rownames(cf), SeuratObject::VariableFeatures(obj))
+  expect_equal(colnames(cf), colnames(obj))
+  after <- object_state(out)
+  expect_identical(after$meta, before$meta)
+  for (a in names(before$assays)) expect_identical(after$assays[[a]], before$assays[[a]])
+  for (r in names(before$reductions)) {
+    expect_identical(after$reductions[[r]], before$reductions[[r]])
+  }
+  info <- SeuratObject::Misc(out, "medl")
+  expect_true(dir.exists(info$model.dir))
+  expect_equal(info$batch, "donor")
+  expect_true("RunMEDL.RNA" %in% names(out@commands))
+})
+
+test_that("values equal the Python API on the same data and seed", {
+  need_python()
+  obj <- simulated_object()
+  out <- run_fast(obj, batch = "donor", counterfactual = "B", seed = 7)
+  medl <- reticulate::import("medl")
+  feats <- SeuratObject::VariableFeatures(obj)
+  x <- Matrix::t(SeuratObject::GetAssayData(obj, slot = "data")[feats, ])
+  model <- medl$MEDL$load(SeuratObject::Misc(out, "medl")$model.dir)
+  batch <- obj$donor
+  expect_equal(unname(SeuratObject::Embeddings(out, "medl.fe")),
+               unname(model$fixed_effects(x)), tolerance = 1e-6)
+  expect_equal(unname(SeuratObject::Embeddings(out, "medl.re")),
+               unname(model$random_effects(x, batch)), tolerance = 1e-6)
+  cf <- SeuratObject::GetAssayData(out, slot = "data", assay = "MEDLCF.B")
+  expect_equal(unname(as.matrix(cf)), unname(t(model$counterfactual(x, batch, "B"))),
+               tolerance = 1e-6)
+})
+
+test_that("RunMEDL works on SeuratObject::pbmc_small with groups as the batch", {
+  need_python()
+  out <- run_fast(SeuratObject::pbmc_small, batch = "groups", labels = "RNA_snn_res.1")
+  expect_equal(dim(SeuratObject::Embeddings(out, "medl.re")), c(80L, 2L))
+  expect_true("fe.train.y_ce" %in%
+                names(reticulate::import("medl")$MEDL$load(
+                  SeuratObject::Misc(out, "medl")$model.dir)$history))
+})
+
+test_that("MEDLCounterfactual and MEDLEmbed reuse the saved model", {
+  need_python()
+  obj <- simulated_object()
+  out <- run_fast(obj, batch = "donor", counterfactual = "A", seed = 2)
+  more <- MEDLCounterfactual(out, target = "B")
+  first <- run_fast(obj, batch = "donor", counterfactual = "B", seed = 2)
+  expect_equal(SeuratObject::GetAssayData(more, slot = "data", assay = "MEDLCF.B"),
+               SeuratObject::GetAssayData(first, slot = "data", assay = "MEDLCF.B"),
+               tolerance = 1e-6)
+  expect_error(MEDLCounterfactual(out, target = "A"), "already exist")
+  embedded <- MEDLEmbed(obj[, 1:30], model = out, batch = "donor")
+  expect_equal(SeuratObject::Embeddings(embedded, "medl.fe"),
+               SeuratObject::Embeddings(out, "medl.fe")[1:30, ], tolerance = 1e-6)
+  expect_error(MEDLCounterfactual(obj, target = "A"), "run RunMEDL")
+})
