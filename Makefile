@@ -1,18 +1,24 @@
-# One entry point for set-up, tests, demo and benchmarks. Every target installs what it
-# needs on a fresh Debian machine with only Python 3.10+.
-VENV    ?= .venv
-PY      := $(VENV)/bin/python
+# One entry point for set-up, tests and the demo. Each target installs what it needs on a
+# fresh Debian machine with only Python 3.10+ (Debian packages for R, a .venv, medlR).
+VENV     ?= .venv
+PY       := $(abspath $(VENV))/bin/python
 # Here the CPU build of torch 2.13.0 is on local disk; elsewhere pip fetches it from PyPI.
-TORCH   ?= torch==2.13.0
-STAMP   := $(VENV)/.medl-installed
+TORCH    ?= torch==2.13.0
+STAMP    := $(VENV)/.medl-installed
+RLIB     := $(abspath $(VENV))/R-library
+SHARED   ?= $(abspath ../shared)
+R_ENV     = R_LIBS=$(RLIB) RETICULATE_PYTHON=$(PY) MEDL_DATA_DIR=$(SHARED)/data
+PKG_VER  := $(shell sed -n 's/^Version: //p' R/medlR/DESCRIPTION)
+OUT      ?= demo_out
 
-.PHONY: help setup setup-system setup-python lint test test-python demo clean
+.PHONY: help setup setup-system setup-python setup-r lint test test-python test-r check-r \
+        demo vignette clean
 
 help:
-	@echo "make test   - install everything, lint, run the whole test suite"
-	@echo "make demo   - install everything, run the demo on simulated data (demo_out/)"
+	@echo "make test   - install everything, lint, Python tests (incl. rpy2), testthat, R CMD check"
+	@echo "make demo   - install everything, demo on simulated data + vignette into $(OUT)/"
 
-setup: setup-system setup-python
+setup: setup-system setup-python setup-r
 
 setup-system:
 	bash scripts/install-system.sh
@@ -26,17 +32,41 @@ $(STAMP): pyproject.toml
 
 setup-python: setup-system $(STAMP)
 
+# medlR goes into a library inside the venv, so set-up needs no write access to R's own.
+setup-r: setup-python
+	mkdir -p $(RLIB)
+	R_LIBS=$(RLIB) R CMD INSTALL --no-multiarch R/medlR >/dev/null
+
 lint: setup-python
 	$(VENV)/bin/ruff check python tests
 	$(VENV)/bin/ruff format --check python tests
 
-test-python: setup-python
-	$(PY) -m pytest -q tests
+test-python: setup-r
+	$(R_ENV) MEDL_REQUIRE_R=true $(PY) -m pytest -q tests
 
-test: lint test-python
+test-r: setup-r
+	cd R/medlR/tests && $(R_ENV) MEDLR_REQUIRE_PYTHON=true Rscript -e \
+	  'library(testthat); library(medlR); test_dir("testthat", stop_on_failure = TRUE)'
 
-demo: setup-python
-	$(VENV)/bin/medl demo --out demo_out
+# R CMD check builds the vignette and runs testthat again; any ERROR or WARNING fails.
+check-r: setup-r
+	rm -rf build/rcheck && mkdir -p build/rcheck
+	cd build/rcheck && $(R_ENV) R CMD build ../../R/medlR >/dev/null
+	cd build/rcheck && $(R_ENV) _R_CHECK_FORCE_SUGGESTS_=false MEDLR_REQUIRE_PYTHON=true \
+	  R CMD check --no-manual --no-build-vignettes medlR_$(PKG_VER).tar.gz
+	@! grep -E "^\* .*\.\.\. *(ERROR|WARNING)" build/rcheck/medlR.Rcheck/00check.log
+
+test: lint test-python test-r check-r
+
+demo: setup-r
+	$(VENV)/bin/medl demo --out $(OUT)
+	$(MAKE) vignette
+
+vignette: setup-r
+	mkdir -p $(OUT)
+	$(R_ENV) Rscript -e 'rmarkdown::render("R/medlR/vignettes/medlR.Rmd", \
+	  output_dir = "$(abspath $(OUT))", intermediates_dir = tempdir(), quiet = TRUE)'
+	@echo "vignette: $(OUT)/medlR.html"
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) $(OUT) build .pytest_cache

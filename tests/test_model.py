@@ -28,8 +28,11 @@ def test_output_shapes_and_dtypes(small_model, small_data):
 def test_reconstructions_on_input_scale(small_model, small_data):
     recon = small_model.reconstruct_fixed(small_data.X)
     X = dense(small_data.X)
-    # inverse scaling: same range as the log-normalised input, not [0, 1]
+    # inverse scaling: same range as the log-normalised input, not [0, 1], never negative
     assert recon.max() > 1.5
+    assert recon.min() >= 0
+    cf = small_model.counterfactual(small_data.X, small_data.obs["batch"], "batch0")
+    assert cf.min() >= 0
     assert abs(recon.mean() - X.mean()) < 0.5 * X.std()
 
 

@@ -54,8 +54,10 @@ class MinMaxScaler:
         return (x - lo) / span
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to the input scale, floored at the fitted minimum: a linear output layer can
+        undershoot, and log-normalised expression below it (e.g. negative) is impossible."""
         lo, span = self.torch_params(x.device)
-        return x * span + lo
+        return torch.maximum(x * span + lo, lo)
 
     def state(self) -> dict:
         return {"mode": self.mode, "minimum": self.minimum.tolist(), "range": self.range.tolist()}

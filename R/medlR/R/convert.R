@@ -52,3 +52,14 @@
   object@misc[["medl"]] <- info
   object
 }
+
+# A scipy sparse matrix (reticulate object, convert = FALSE) as a dgCMatrix. Built from its
+# raw arrays: reticulate 1.28 mis-reads the shape of current scipy matrices.
+.py_sparse_to_dgc <- function(m, rownames = NULL, colnames = NULL) {
+  py <- reticulate::py_to_r
+  m <- m$tocsc()
+  shape <- as.integer(unlist(py(m$shape)))
+  Matrix::sparseMatrix(i = as.integer(py(m$indices)), p = as.integer(py(m$indptr)),
+                       x = as.numeric(py(m$data)), dims = shape, index1 = FALSE,
+                       dimnames = list(rownames, colnames))
+}

@@ -1,0 +1,43 @@
+#' Simulated multi-batch data as a Seurat object
+#'
+#' Calls \code{medl.datasets.simulate} (UMI counts with cell types, per-batch gene shifts
+#' and a known counterfactual truth) and returns a normalised Seurat object with
+#' \code{batch} and \code{cell_type} in its metadata. Useful for examples and for trying
+#' settings on data whose answer is known.
+#'
+#' @param n.cells,n.genes,n.batches,n.cell.types Sizes.
+#' @param batch.effect Strength (log scale) of the batch shifts.
+#' @param seed Random seed.
+#' @return A Seurat object (counts, log-normalised data, all genes variable).
+#' @export
+SimulateMEDLData <- function(n.cells = 1500, n.genes = 300, n.batches = 3,
+                             n.cell.types = 4, batch.effect = 1, seed = 0) {
+  .medl()  # finds the Python side, or stops naming install_medl()
+  medl <- reticulate::import("medl", convert = FALSE)
+  sim <- medl$datasets$simulate(
+    n_cells = as.integer(n.cells), n_genes = as.integer(n.genes),
+    n_batches = as.integer(n.batches), n_cell_types = as.integer(n.cell.types),
+    batch_effect = batch.effect, seed = as.integer(seed)
+  )
+  .seurat_from_anndata(sim, layer = "counts", data = TRUE)
+}
+
+# A Seurat object from a Python AnnData (reticulate object, convert = FALSE): counts from
+# `layer` (or X), log-normalised data from X when `data` is TRUE, obs as meta.data.
+.seurat_from_anndata <- function(adata, layer = NULL, data = FALSE) {
+  py <- reticulate::py_to_r
+  genes <- as.character(py(adata$var_names$tolist()))
+  cells <- as.character(py(adata$obs_names$tolist()))
+  as.csc <- function(m) .py_sparse_to_dgc(m$T, genes, cells)
+  counts <- as.csc(if (is.null(layer)) adata$X else adata$layers$get(layer))
+  columns <- as.character(py(adata$obs$columns$tolist()))
+  meta <- data.frame(lapply(stats::setNames(nm = columns), function(col) {
+    as.character(py(adata$obs[[col]]$astype("str")$tolist()))
+  }), row.names = cells, check.names = FALSE)
+  obj <- SeuratObject::CreateSeuratObject(counts, meta.data = meta)
+  if (data) {
+    obj <- SeuratObject::SetAssayData(obj, slot = "data", new.data = as.csc(adata$X))
+    SeuratObject::VariableFeatures(obj) <- genes
+  }
+  obj
+}
