@@ -64,8 +64,7 @@ demo: setup-r
 
 vignette: setup-r
 	mkdir -p $(OUT)
-	$(R_ENV) Rscript -e 'rmarkdown::render("R/medlR/vignettes/medlR.Rmd", \
-	  output_dir = "$(abspath $(OUT))", intermediates_dir = tempdir(), quiet = TRUE)'
+	$(R_ENV) Rscript -e 'rmarkdown::render("R/medlR/vignettes/medlR.Rmd", output_dir = "$(abspath $(OUT))", intermediates_dir = tempdir(), quiet = TRUE)'
 	@echo "vignette: $(OUT)/medlR.html"
 
 clean:
