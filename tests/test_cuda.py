@@ -1,0 +1,27 @@
+"""CUDA path: runs on machines with a GPU (CI has none, so it is skipped there)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import medl
+from conftest import FIT, SMALL
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def test_auto_device_picks_cuda_and_matches_cpu_closely(small_data, tmp_path):
+    X, batch = small_data.X, small_data.obs["batch"]
+    gpu = medl.MEDL(**{**SMALL, "device": "auto"}).fit(X, batch, **FIT)
+    assert gpu.device.type == "cuda"
+    assert next(gpu.modules["fe"].parameters()).is_cuda
+    cpu = medl.MEDL.load(gpu.save(tmp_path / "m"), device="cpu")
+    np.testing.assert_allclose(gpu.fixed_effects(X), cpu.fixed_effects(X), atol=1e-4)
+    np.testing.assert_allclose(
+        gpu.counterfactual(X, batch, "batch1"), cpu.counterfactual(X, batch, "batch1"), atol=1e-3
+    )
