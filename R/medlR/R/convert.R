@@ -38,7 +38,12 @@
   x
 }
 
-.cf_name <- function(prefix, target) paste0(prefix, make.names(target))
+# Assay names for counterfactual targets; none for no targets (paste0 would recycle the
+# prefix into a bogus "MEDLCF.").
+.cf_name <- function(prefix, target) {
+  if (!length(target)) return(character(0))
+  paste0(prefix, make.names(target))
+}
 
 # An Assay holding profiles (features x cells) with a valid key derived from its name.
 .profile_assay <- function(profiles, name) {

@@ -19,6 +19,10 @@ test_that("SingleCellExperiment method adds reducedDims and altExps", {
                                                             assay = "MEDLCF.B"))),
                tolerance = 1e-6)
   expect_error(run_fast(sce, batch = "donor", assay = "counts"), "not in the object")
+  plain <- run_fast(sce, batch = "donor", seed = 4)
+  expect_equal(SingleCellExperiment::altExpNames(plain), character(0))
+  expect_equal(unname(SingleCellExperiment::reducedDim(plain, "MEDL_FE")), unname(fe),
+               tolerance = 1e-6)
 })
 
 test_that("default method takes a features x cells matrix and a batch vector", {
