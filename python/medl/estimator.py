@@ -28,6 +28,7 @@ from .validate import (
     Matrix,
     categories_of,
     check_fraction,
+    check_int,
     check_labels,
     check_matrix,
     check_positive_int,
@@ -68,12 +69,7 @@ class Estimator:
             raise ValueError("hidden must name at least one hidden layer size, e.g. (512, 132).")
         if not isinstance(lr, int | float) or lr <= 0:
             raise ValueError(f"lr must be a positive number, got {lr!r}.")
-        if (
-            isinstance(seed, bool)
-            or not isinstance(seed, int | float | np.number)
-            or not (float(seed).is_integer())
-        ):
-            raise ValueError(f"seed must be an integer, got {seed!r}.")
+        seed = check_int(seed, "seed")
         self.params: dict[str, Any] = {
             "latent_dim": int(latent_dim),
             "hidden": list(hidden),
@@ -81,7 +77,7 @@ class Estimator:
             "loss_weights": dict(loss_weights or {}),
             "lr": float(lr),
             "scaling": scaling,
-            "seed": int(seed),  # R hands whole numbers over as doubles
+            "seed": seed,
         }
         self.weights = presets.resolve(preset, loss_weights)
         self.device = resolve_device(device)

@@ -165,11 +165,22 @@ def check_fraction(value: float, name: str, low: float = 0.0, high: float = 1.0)
     return float(value)
 
 
+def _is_whole(value: Any) -> bool:
+    """An int, or a float holding a whole number (R hands 50 over as the double 50.0)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | np.integer):
+        return True
+    return isinstance(value, float | np.floating) and float(value).is_integer()
+
+
+def check_int(value: Any, name: str) -> int:
+    if not _is_whole(value):
+        raise ValueError(f"{name} must be an integer, got {value!r}.")
+    return int(value)
+
+
 def check_positive_int(value: Any, name: str) -> int:
-    """A positive integer; whole floats (R's 50 is a double) are accepted."""
-    whole_float = isinstance(value, float | np.floating) and float(value).is_integer()
-    if isinstance(value, bool) or not (isinstance(value, int | np.integer) or whole_float):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if value < 1:
+    if not _is_whole(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)

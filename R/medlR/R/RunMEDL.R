@@ -43,12 +43,7 @@ RunMEDL.Seurat <- function(object, batch, labels = NULL, assay = NULL, features 
                            latent.dim = 2, counterfactual = NULL, fe.reconstruction = FALSE,
                            reduction.name = "medl", seed = 42, device = "auto",
                            verbose = TRUE, overwrite = FALSE, model.dir = NULL, ...) {
-  assay <- assay %||% SeuratObject::DefaultAssay(object)
-  .check_string(assay, "assay")
-  if (!assay %in% SeuratObject::Assays(object)) {
-    stop("Assay '", assay, "' is not in the object. Assays: ",
-         paste(SeuratObject::Assays(object), collapse = ", "), ".", call. = FALSE)
-  }
+  assay <- .seurat_assay(object, assay)
   .check_string(reduction.name, "reduction.name")
   for (flag in c("fe.reconstruction", "verbose", "overwrite")) .check_flag(get(flag), flag)
   cells <- colnames(object)
@@ -73,18 +68,10 @@ RunMEDL.Seurat <- function(object, batch, labels = NULL, assay = NULL, features 
                         verbose, model.dir, ...)
 
   # Everything is computed; only now is the object changed.
-  object[[names$reductions[1]]] <- SeuratObject::CreateDimReducObject(
-    embeddings = out$fe, key = "MEDLFE_", assay = assay, misc = list(model.dir = out$model.dir)
-  )
-  object[[names$reductions[2]]] <- SeuratObject::CreateDimReducObject(
-    embeddings = out$re, key = "MEDLRE_", assay = assay, misc = list(model.dir = out$model.dir)
-  )
-  for (i in seq_along(targets)) {
-    object[[names$assays[i]]] <- .profile_assay(out$cf[[targets[i]]], names$assays[i])
-  }
-  if (fe.reconstruction) {
-    object[["MEDLFE"]] <- .profile_assay(out$fe.recon, "MEDLFE")
-  }
+  object <- .add_reductions(object, names$reductions, out$fe, out$re, assay,
+                            misc = list(model.dir = out$model.dir))
+  profiles <- c(unname(out$cf[targets]), if (fe.reconstruction) list(out$fe.recon))
+  object <- .add_profile_assays(object, names$assays, profiles)
   object <- .set_medl_info(object, list(
     model.dir = out$model.dir, assay = assay, features = features,
     batch = if (is.character(batch) && length(batch) == 1L) batch else batch.values,
@@ -208,6 +195,36 @@ RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, laten
     model.dir = normalizePath(model.dir),
     params = result$model$params
   )
+}
+
+# The Seurat assay to read: `assay`, or the default one, which must exist.
+.seurat_assay <- function(object, assay) {
+  assay <- assay %||% SeuratObject::DefaultAssay(object)
+  .check_string(assay, "assay")
+  if (!assay %in% SeuratObject::Assays(object)) {
+    stop("Assay '", assay, "' is not in the object. Assays: ",
+         paste(SeuratObject::Assays(object), collapse = ", "), ".", call. = FALSE)
+  }
+  assay
+}
+
+# The FE and RE embeddings as the DimReducs `names` (keys MEDLFE_ / MEDLRE_).
+.add_reductions <- function(object, names, fe, re, assay, misc = list()) {
+  object[[names[1]]] <- SeuratObject::CreateDimReducObject(
+    embeddings = fe, key = "MEDLFE_", assay = assay, misc = misc
+  )
+  object[[names[2]]] <- SeuratObject::CreateDimReducObject(
+    embeddings = re, key = "MEDLRE_", assay = assay, misc = misc
+  )
+  object
+}
+
+# Each features x cells profile as the Assay of the same position in `names`.
+.add_profile_assays <- function(object, names, profiles) {
+  for (i in seq_along(names)) {
+    object[[names[i]]] <- .profile_assay(profiles[[i]], names[i])
+  }
+  object
 }
 
 .medl_names <- function(reduction.name, targets, fe.reconstruction) {

@@ -16,7 +16,7 @@
 MEDLCounterfactual <- function(object, target, mode = "full", assay = NULL,
                                overwrite = FALSE) {
   info <- .medl_info(object)
-  assay <- assay %||% info$assay
+  assay <- .seurat_assay(object, assay %||% info$assay)
   batch.values <- .cell_column(object[[]], info$batch, "batch", ncol(object))
   targets <- .check_targets(target, batch.values)
   assays <- .cf_name("MEDLCF.", targets)
@@ -27,9 +27,7 @@ MEDLCounterfactual <- function(object, target, mode = "full", assay = NULL,
     .profile(model$counterfactual(x, batch.values, t, mode = mode), colnames(object),
              info$features)
   })
-  for (i in seq_along(targets)) {
-    object[[assays[i]]] <- .profile_assay(profiles[[i]], assays[i])
-  }
+  object <- .add_profile_assays(object, assays, profiles)
   info$counterfactual <- union(info$counterfactual, targets)
   object <- .set_medl_info(object, info)
   SeuratObject::LogSeuratCommand(object = object)
@@ -53,10 +51,7 @@ MEDLEmbed <- function(object, model, batch, assay = NULL, reduction.name = "medl
                       overwrite = FALSE) {
   model.dir <- if (inherits(model, "Seurat")) .medl_info(model)$model.dir else model
   .check_string(model.dir, "model")
-  assay <- assay %||% SeuratObject::DefaultAssay(object)
-  if (!assay %in% SeuratObject::Assays(object)) {
-    stop("Assay '", assay, "' is not in the object.", call. = FALSE)
-  }
+  assay <- .seurat_assay(object, assay)
   batch.values <- .cell_column(object[[]], batch, "batch", ncol(object))
   names <- .medl_names(reduction.name, character(0), FALSE)$reductions
   .check_free_names(names, SeuratObject::Reductions(object), "Reduction(s)", overwrite)
@@ -68,10 +63,7 @@ MEDLEmbed <- function(object, model, batch, assay = NULL, reduction.name = "medl
   cells <- colnames(object)
   fe <- .embedding(fitted$fixed_effects(x), cells, "MEDLFE_")
   re <- .embedding(fitted$random_effects(x, batch.values), cells, "MEDLRE_")
-  object[[names[1]]] <- SeuratObject::CreateDimReducObject(embeddings = fe, key = "MEDLFE_",
-                                                           assay = assay)
-  object[[names[2]]] <- SeuratObject::CreateDimReducObject(embeddings = re, key = "MEDLRE_",
-                                                           assay = assay)
+  object <- .add_reductions(object, names, fe, re, assay)
   SeuratObject::LogSeuratCommand(object = object)
 }
 
