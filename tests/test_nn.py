@@ -82,6 +82,22 @@ def test_variational_kl_matches_torch():
     assert torch.allclose(layer.sigma(), torch.full_like(layer.mu, 0.01), atol=1e-6)
 
 
+def test_variational_lookup_gradient_is_repeatable():
+    # large enough for torch to parallelise the backward: indexing with w[codes] summed the
+    # rows' gradients in a thread-dependent order, so seeded fits differed between runs
+    torch.manual_seed(0)
+    layer = VariationalRows(
+        3, 2000, prior_scale=0.25, post_loc_init_scale=0.1, post_scale_init=0.01
+    ).eval()
+    codes, upstream = torch.randint(0, 3, (512,)), torch.randn(512, 2000)
+    grads = []
+    for _ in range(10):
+        layer.zero_grad()
+        (layer(codes) * upstream).sum().backward()
+        grads.append(layer.mu.grad.clone())
+    assert all(torch.equal(grads[0], g) for g in grads)
+
+
 def test_reblock_samples_in_training_and_uses_means_in_eval():
     torch.manual_seed(0)
     block = REBlock(6, n_batches=3)

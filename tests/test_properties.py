@@ -51,7 +51,7 @@ def test_random_effects_latent_classifier_learns_batch():
     data = medl.datasets.simulate(n_cells=1500, n_genes=300, batch_effect=2.0, seed=0)
     X, batch = data.X, data.obs["batch"]
     model = medl.MEDL(latent_dim=2, lr=1e-3, seed=0, device="cpu").fit(
-        X, batch, max_epochs=60, patience=20, batch_size=256, progress=False
+        X, batch, max_epochs=100, patience=20, batch_size=256, progress=False
     )
     accuracy = np.mean(model.predict_batch(X, batch).argmax(1) == batch.cat.codes.to_numpy())
     assert accuracy > 0.9  # chance is 1/3

@@ -105,10 +105,10 @@ class VariationalRows(nn.Module):
         return F.softplus(self.rho) + 1e-5
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            weight = self.mu + self.sigma() * torch.randn_like(self.mu)
-            return weight[codes]
-        return self.mu[codes]
+        # index_select, not weight[codes]: on CPU the backward of advanced indexing sums the
+        # rows' gradients in a thread-dependent order, so seeded fits differed run to run.
+        weight = self.mu + self.sigma() * torch.randn_like(self.mu) if self.training else self.mu
+        return weight.index_select(0, codes)
 
     def kl(self) -> torch.Tensor:
         """Closed-form KL(q || p) between the posterior and the N(0, prior_scale) prior."""
