@@ -107,7 +107,15 @@ def test_save_load_identity(small_model, small_data, tmp_path):
 def test_history_has_every_term(small_model):
     cols = set(small_model.history.columns)
     for net, terms in {
-        "fe": ["recon", "adv_ce", "adv_acc", "adversary_ce", "total"],
+        "fe": [
+            "recon",
+            "adv_ce",
+            "adv_acc",
+            "adv_confusion",
+            "adversary_ce",
+            "autoencoder",
+            "total",
+        ],
         "re": ["recon", "batch_ce", "batch_acc", "kl", "total"],
     }.items():
         for split in ("train", "val"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
@@ -65,13 +66,20 @@ def test_adversary_and_autoencoder_steps_are_separate():
     assert all(p.requires_grad for p in adv_params)  # unfrozen again after the step
 
 
-def test_autoencoder_step_pushes_against_adversary():
+@pytest.mark.parametrize("kind", ["confusion", "negative_ce"])
+def test_autoencoder_step_pushes_against_adversary(kind):
     torch.manual_seed(0)
-    fe = FixedEffectsNet(30, (16, 8), 2, n_batches=2, w_recon=0.0, w_adv=1.0)
+    fe = FixedEffectsNet(30, (16, 8), 2, n_batches=2, w_recon=0.0, w_adv=1.0, adversarial_loss=kind)
     x, codes = torch.rand(64, 30), torch.randint(0, 2, (64,))
     acts = fe.encoder(x)
     loss = fe.loss_with_batch(x, acts, codes, None)
-    assert torch.isclose(loss["total"], -loss["adv_ce"])
+    if kind == "negative_ce":
+        assert torch.isclose(loss["total"], -loss["adv_ce"])
+    else:  # cross-entropy to uniform: log(B) exactly when the adversary is at chance
+        logp = torch.log_softmax(fe.adversary_logits(acts), dim=1)
+        assert torch.isclose(loss["total"], -logp.mean())
+        assert loss["total"] >= torch.log(torch.tensor(2.0)) - 1e-6
+    assert loss["autoencoder"] == 0  # w_recon 0: the monitored AE part excludes the adversary
 
 
 def test_variational_kl_matches_torch():

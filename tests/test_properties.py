@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import medl
 from conftest import dense
@@ -45,6 +46,27 @@ def test_full_mode_beats_decoder_mode(cf_model, cf_data):
     full, _ = _cf_errors(cf_model, cf_data, "full")
     decoder, _ = _cf_errors(cf_model, cf_data, "decoder")
     assert full[0] < decoder[0]
+
+
+@pytest.fixture(scope="module")
+def mixing():
+    """AE and MEDL with the same settings on data with a clear batch effect (AE ASW > 0.05)."""
+    data = medl.datasets.simulate(n_cells=1500, n_genes=300, batch_effect=1.0, seed=0)
+    X, batch = data.X, data.obs["batch"]
+    settings = {"latent_dim": 2, "lr": 1e-3, "seed": 0, "device": "cpu"}
+    fit = {"max_epochs": 100, "patience": 20, "batch_size": 256, "progress": False}
+    ae = medl.AE(**settings).fit(X, **fit)
+    model = medl.MEDL(**settings).fit(X, batch, **fit)
+    return data, ae.transform(X), model.fixed_effects(X), model.random_effects(X, batch)
+
+
+def test_fixed_effects_latent_is_less_batch_structured_than_ae(mixing):
+    data, ae, fe, re = mixing
+    batch, cell_type = data.obs["batch"], data.obs["cell_type"]
+    assert silhouette(ae, batch) > 0.05  # the batch effect is visible without the adversary
+    assert silhouette(fe, batch) < silhouette(ae, batch) - 0.03
+    assert silhouette(fe, cell_type) > silhouette(fe, batch) + 0.3  # biology kept
+    assert silhouette(re, batch) > silhouette(fe, batch) + 0.1
 
 
 def test_random_effects_latent_classifier_learns_batch():

@@ -52,12 +52,15 @@ class MEDL(Estimator):
         ``"all"`` (the paper's): the FE adversary reads every encoder activation;
         ``"latent"``: only the latent code.
     adversarial_loss
-        ``"negative_ce"`` (the paper's ``- w_adv * CE``) or ``"confusion"`` (push the
-        adversary's prediction towards uniform; does not saturate, see the docs).
+        ``"confusion"`` (default: ``+ w_adv * CE(uniform, adversary)``, pushes the adversary's
+        prediction towards uniform) or ``"negative_ce"`` (the paper's ``- w_adv * CE``, which
+        the encoder can satisfy by making the adversary confidently wrong, so batch stays
+        readable; see docs/method.md for the measurements).
     fe_monitor
-        FE early stopping on the validation ``"total"`` loss (the paper's) or on the
-        reconstruction alone (``"recon"``). With a large ``fe_adv`` the total rewards epochs
-        where the adversary is still weak, and stops too early; use ``"recon"`` then.
+        FE early stopping on the validation ``"autoencoder"`` loss (default: reconstruction
+        [+ cell-type CE], everything but the adversarial term) or on the ``"total"`` (the
+        paper's). The adversarial term is smallest before the adversary has learnt anything,
+        so the total tends to restore the first epochs' weights.
 
     Examples
     --------
@@ -83,14 +86,14 @@ class MEDL(Estimator):
         re_post_loc_init_scale: float = 0.1,
         re_post_scale_init: float = 0.01,
         adversary_input: str = "all",
-        fe_monitor: str = "total",
-        adversarial_loss: str = "negative_ce",
+        fe_monitor: str = "autoencoder",
+        adversarial_loss: str = "confusion",
     ) -> None:
         super().__init__(latent_dim, hidden, preset, loss_weights, lr, scaling, device, seed)
         if adversary_input not in ("all", "latent"):
             raise ValueError(f"adversary_input must be 'all' or 'latent', got {adversary_input!r}.")
-        if fe_monitor not in ("total", "recon"):
-            raise ValueError(f"fe_monitor must be 'total' or 'recon', got {fe_monitor!r}.")
+        if fe_monitor not in ("autoencoder", "total"):
+            raise ValueError(f"fe_monitor must be 'autoencoder' or 'total', got {fe_monitor!r}.")
         if adversarial_loss not in ("negative_ce", "confusion"):
             raise ValueError(
                 f"adversarial_loss must be 'negative_ce' or 'confusion', got {adversarial_loss!r}."

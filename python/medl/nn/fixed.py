@@ -34,7 +34,7 @@ class FixedEffectsNet(TiedAutoencoder):
         w_y: float = 1.0,
         adversary_hidden: Sequence[int] = (512, 132),
         adversary_input: str = "all",
-        adversarial_loss: str = "negative_ce",
+        adversarial_loss: str = "confusion",
     ) -> None:
         super().__init__(n_genes, hidden, latent_dim, n_labels, w_recon, w_y)
         if adversary_input not in ("all", "latent"):
@@ -72,6 +72,9 @@ class FixedEffectsNet(TiedAutoencoder):
         labels: torch.Tensor | None,
     ) -> Losses:
         out = self.loss_from_activations(x, activations, labels)
+        # the AE/AEC objective alone: what early stopping watches by default, because the
+        # adversarial term is smallest while the adversary is still untrained
+        out["autoencoder"] = out["total"]
         logits = self.adversary_logits(activations)
         out["adv_ce"] = F.cross_entropy(logits, codes)
         out["adv_acc"] = accuracy(logits.detach(), codes)
