@@ -7,7 +7,7 @@ counterfactual profiles ("this cell as if from batch B").
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, metrics, pp
+from . import datasets, evaluate, metrics, pp
 from .anndata import run_medl
 from .baselines import AE, AEC, PCA
 from .estimator import NotFittedError
@@ -37,6 +37,7 @@ __all__ = [
     "LossWeights",
     "NotFittedError",
     "datasets",
+    "evaluate",
     "load",
     "metrics",
     "fit_medl",

@@ -1,4 +1,8 @@
-"""Clustering scores of an embedding against batch or cell-type labels (scikit-learn)."""
+"""Scores of an embedding against batch or cell-type labels.
+
+Clustering scores come from scikit-learn; the kNN mixing scores (batch entropy, LISI) use
+scikit-learn's neighbour search.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.neighbors import NearestNeighbors
 
-from .validate import check_labels
+from .validate import check_labels, check_positive_int
 
 
 def _prepare(
@@ -61,3 +66,78 @@ def clustering_scores(
         "ch": float(calinski_harabasz_score(emb, lab)),
         "inv_db": float(1.0 / davies_bouldin_score(emb, lab)),
     }
+
+
+def _neighbour_labels(
+    embedding: Any, labels: Any, n_neighbors: int, max_cells: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes of each cell's ``n_neighbors`` nearest neighbours (self excluded), distances."""
+    emb, lab = _prepare(embedding, labels, max_cells, seed)
+    n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
+    if n_neighbors >= emb.shape[0]:
+        raise ValueError(
+            f"n_neighbors ({n_neighbors}) must be below the cell count ({emb.shape[0]})."
+        )
+    _, codes = np.unique(lab, return_inverse=True)
+    nn = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(emb)
+    dist, idx = nn.kneighbors(emb)
+    return codes[idx[:, 1:]], dist[:, 1:], int(codes.max()) + 1
+
+
+def batch_entropy(
+    embedding: Any,
+    labels: Any,
+    n_neighbors: int = 50,
+    max_cells: int | None = 10_000,
+    seed: int = 0,
+) -> float:
+    """Mean entropy of the label mix in each cell's kNN, scaled to [0, 1] by log(levels).
+
+    1 means every neighbourhood holds the levels in equal shares (well mixed), 0 that every
+    neighbourhood holds a single level.
+    """
+    neigh, _, levels = _neighbour_labels(embedding, labels, n_neighbors, max_cells, seed)
+    share = np.stack([(neigh == k).mean(1) for k in range(levels)], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(share > 0, share * np.log(share), 0.0).sum(1)
+    return float(entropy.mean() / np.log(levels))
+
+
+def lisi(
+    embedding: Any,
+    labels: Any,
+    perplexity: float = 30.0,
+    max_cells: int | None = 10_000,
+    seed: int = 0,
+) -> float:
+    """Median local inverse Simpson's index (LISI, Korsunsky et al. 2019).
+
+    Neighbour weights are Gaussian with a per-cell bandwidth calibrated to ``perplexity``
+    over the ``3 * perplexity`` nearest neighbours. Ranges from 1 (one label per
+    neighbourhood) to the number of levels (even mix): high for batch = well integrated,
+    low for cell type = types kept apart.
+    """
+    if not perplexity > 0:
+        raise ValueError(f"perplexity must be > 0, got {perplexity}.")
+    neigh, dist, levels = _neighbour_labels(embedding, labels, int(3 * perplexity), max_cells, seed)
+    weights = _perplexity_weights(dist**2, perplexity)
+    share = np.stack([(weights * (neigh == k)).sum(1) for k in range(levels)], axis=1)
+    return float(np.median(1.0 / (share**2).sum(1)))
+
+
+def _perplexity_weights(sq_dist: np.ndarray, perplexity: float, steps: int = 60) -> np.ndarray:
+    """Row-normalised Gaussian weights whose entropy is log(perplexity), all rows at once."""
+    target = np.log(perplexity)
+    scaled = sq_dist - sq_dist[:, :1]  # numerically safe; does not change normalised weights
+    lo = np.zeros(len(sq_dist))
+    hi = np.full(len(sq_dist), np.inf)
+    beta = np.ones(len(sq_dist))
+    for _ in range(steps):  # bisection on the precision beta, vectorised over cells
+        w = np.exp(-scaled * beta[:, None])
+        w /= w.sum(1, keepdims=True)
+        entropy = -(w * np.log(np.maximum(w, 1e-300))).sum(1)
+        too_flat = entropy > target  # spread too wide: raise the precision
+        lo = np.where(too_flat, beta, lo)
+        hi = np.where(too_flat, hi, beta)
+        beta = np.where(np.isinf(hi), beta * 2.0, (lo + hi) / 2.0)
+    return w
