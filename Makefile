@@ -12,11 +12,12 @@ PKG_VER  := $(shell sed -n 's/^Version: //p' R/medlR/DESCRIPTION)
 OUT      ?= demo_out
 
 .PHONY: help setup setup-system setup-python setup-r lint test test-python test-r check-r \
-        demo vignette clean
+        demo vignette reproduce clean
 
 help:
 	@echo "make test   - install everything, lint, Python tests (incl. rpy2), testthat, R CMD check"
 	@echo "make demo   - install everything, demo on simulated data + vignette into $(OUT)/"
+	@echo "make reproduce - cross-validated results on simulated + shared data -> docs/results.md"
 
 setup: setup-system setup-python setup-r
 
@@ -38,8 +39,8 @@ setup-r: setup-python
 	R_LIBS=$(RLIB) R CMD INSTALL --no-multiarch R/medlR >/dev/null
 
 lint: setup-python
-	$(VENV)/bin/ruff check python tests
-	$(VENV)/bin/ruff format --check python tests
+	$(VENV)/bin/ruff check python tests bench
+	$(VENV)/bin/ruff format --check python tests bench
 
 test-python: setup-r
 	$(R_ENV) MEDL_REQUIRE_R=true $(PY) -m pytest -q tests
@@ -57,6 +58,10 @@ check-r: setup-r
 	@! grep -E "^\* .*\.\.\. *(ERROR|WARNING)" build/rcheck/medlR.Rcheck/00check.log
 
 test: lint test-python test-r check-r
+
+# About 15 minutes on 2 CPU cores; REPRODUCE_ARGS=--quick for a 3-minute smoke run.
+reproduce: setup-python
+	$(PY) bench/reproduce.py --data $(SHARED)/data --out docs $(REPRODUCE_ARGS)
 
 demo: setup-r
 	$(VENV)/bin/medl demo --out $(OUT)
