@@ -224,12 +224,13 @@ def main() -> None:
         "early stopping on the autoencoder loss; see the README).", "", PAPER_ASW, "",
         "## Cross-validated latent scores and MEC", "",
     ]  # fmt: skip
+    independent = "Simulated, batch independent of cell type"
     regimes = {
-        "Simulated, batch independent of cell type": 0.0,
+        independent: 0.0,
         "Simulated, cell types confounded with batch (0.8)": 0.8,
     }
-    for title, confounding in regimes.items():
-        data = simulated(confounding)
+    sims = {title: simulated(confounding) for title, confounding in regimes.items()}
+    for title, data in sims.items():
         text, means = cv_section(title, data, args, {"group": data.obs["group"]})
         parts += [text, evidence(means), ""]
     kang_file = Path(args.data) / "kang_ifnb_pbmc_2k.h5ad"
@@ -247,7 +248,7 @@ def main() -> None:
               "MEDL with `re_z=0` (README), regime 1; r = Pearson correlation over genes of the "
               "mean predicted shift (counterfactual minus own-batch reconstruction) and the true "
               "one, for cells moved to each other batch.", "",
-              sim_counterfactuals(simulated(0.0), args), ""]  # fmt: skip
+              sim_counterfactuals(sims[independent], args), ""]  # fmt: skip
     if kang_file.exists():
         parts += ["### Kang PBMCs: control cells as if stimulated", "",
                   "MEDL (`re_z=0`) fitted on all cells; mean log-normalised expression.", "",

@@ -169,15 +169,15 @@ def cross_validate(
             name: _fit_model(name, mat, b, y, split, model_kwargs, fit_kwargs or {}, cache)
             for name in models
         }
-        for name, encode in encoders.items():
-            emb = encode(split.test)
+        test = {name: encode(split.test) for name, encode in encoders.items()}
+        for name, emb in test.items():
             for by, lab in groupings.items():
                 for score, fn in SCORES.items():
                     value = fn(emb, lab[split.test], max_cells=max_cells, seed=seed)
                     score_rows.append((s, name, by, score, value))
-        for target, values in target_arrays.items():
+        if target_arrays:
             train = {k: encoders[k](split.train) for k in ("FE", "RE", "PCA")}
-            test = {k: encoders[k](split.test) for k in ("FE", "RE", "PCA")}
+        for target, values in target_arrays.items():
             rows = mec(train, test, values[split.train], values[split.test], seed)
             mec_rows += [(s, target, *row) for row in rows]
     scores = pd.DataFrame(score_rows, columns=["split", "model", "by", "score", "value"])

@@ -97,7 +97,7 @@ def batch_entropy(
     neighbourhood holds a single level.
     """
     neigh, _, levels = _neighbour_labels(embedding, labels, n_neighbors, max_cells, seed)
-    share = np.stack([(neigh == k).mean(1) for k in range(levels)], axis=1)
+    share = _label_shares(neigh, np.full(neigh.shape, 1.0 / neigh.shape[1]), levels)
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.where(share > 0, share * np.log(share), 0.0).sum(1)
     return float(entropy.mean() / np.log(levels))
@@ -121,8 +121,13 @@ def lisi(
         raise ValueError(f"perplexity must be > 0, got {perplexity}.")
     neigh, dist, levels = _neighbour_labels(embedding, labels, int(3 * perplexity), max_cells, seed)
     weights = _perplexity_weights(dist**2, perplexity)
-    share = np.stack([(weights * (neigh == k)).sum(1) for k in range(levels)], axis=1)
+    share = _label_shares(neigh, weights, levels)
     return float(np.median(1.0 / (share**2).sum(1)))
+
+
+def _label_shares(neigh: np.ndarray, weights: np.ndarray, levels: int) -> np.ndarray:
+    """Per cell, the summed neighbour weight of each label level (cells x levels)."""
+    return np.stack([(weights * (neigh == k)).sum(1) for k in range(levels)], axis=1)
 
 
 def _perplexity_weights(sq_dist: np.ndarray, perplexity: float, steps: int = 60) -> np.ndarray:
