@@ -28,7 +28,10 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,r]"
+	$(PY) -m pip install -q -e ".[dev,r,genomap]"
+	# genomap without its declared TensorFlow stack (pyproject.toml says why); pinned
+	# because medl.genomap calls its layout functions directly
+	$(PY) -m pip install -q --no-deps "genomap==1.3.6"
 	touch $(STAMP)
 
 setup-python: setup-system $(STAMP)
@@ -43,7 +46,7 @@ lint: setup-python
 	$(VENV)/bin/ruff format --check python tests bench
 
 test-python: setup-r
-	$(R_ENV) MEDL_REQUIRE_R=true $(PY) -m pytest -q tests
+	$(R_ENV) MEDL_REQUIRE_R=true MEDL_REQUIRE_GENOMAP=true $(PY) -m pytest -q tests
 
 test-r: setup-r
 	cd R/medlR/tests && $(R_ENV) MEDLR_REQUIRE_PYTHON=true Rscript -e \

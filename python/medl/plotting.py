@@ -1,9 +1,10 @@
-"""Figures: training curves of every loss term and FE/RE latent scatter plots."""
+"""Figures: training curves, FE/RE latent scatter plots and UMAPs, genomap grids."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -11,6 +12,9 @@ matplotlib.use("Agg")  # figures are written to files; no display is assumed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+if TYPE_CHECKING:
+    from .genomap import GenomapPanels
 
 
 def training_curves(history: pd.DataFrame, path: str | Path | None = None) -> plt.Figure:
@@ -60,6 +64,71 @@ def latent_scatter(
             ax.set_xticks([])
             ax.set_yticks([])
             ax.legend(markerscale=3, fontsize=7, frameon=False)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def latent_umaps(
+    latents: dict[str, np.ndarray],
+    obs: pd.DataFrame,
+    keys: Sequence[str],
+    path: str | Path | None = None,
+    min_dist: float = 0.5,
+    n_neighbors: int = 15,
+    seed: int = 0,
+) -> plt.Figure:
+    """UMAPs (scanpy) of each latent space, one row per latent, one column per ``obs`` key.
+
+    The defaults are the paper's (15 neighbours, min_dist 0.5).
+    """
+    import anndata as ad
+    import scanpy as sc
+
+    missing = [k for k in keys if k not in obs]
+    if missing:
+        raise ValueError(f"obs has no column(s) {missing}; available: {list(obs.columns)}.")
+    fig, axes = plt.subplots(
+        len(latents), len(keys), figsize=(5 * len(keys), 4 * len(latents)), squeeze=False
+    )
+    for row, (name, emb) in zip(axes, latents.items()):
+        if len(emb) != len(obs):
+            raise ValueError(f"latent {name!r} has {len(emb)} rows for {len(obs)} cells.")
+        view = ad.AnnData(obs=obs.copy(), obsm={"X_latent": np.asarray(emb)})
+        sc.pp.neighbors(view, n_neighbors=n_neighbors, use_rep="X_latent", random_state=seed)
+        sc.tl.umap(view, min_dist=min_dist, random_state=seed)
+        for ax, key in zip(row, keys):
+            sc.pl.umap(view, color=key, ax=ax, show=False, title=f"{name}: {key}")
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def genomap_grid(panels: GenomapPanels, path: str | Path | None = None) -> plt.Figure:
+    """Rows = cells, columns = original, FE reconstruction and counterfactuals.
+
+    Every image uses the same gene layout; each row shares one colour scale so that a
+    column's change is visible, and the cell's own-batch counterfactual is outlined.
+    """
+    columns = list(panels.images)
+    n_cells = len(panels.cell_names)
+    fig, axes = plt.subplots(
+        n_cells, len(columns), figsize=(1.9 * len(columns), 1.9 * n_cells), squeeze=False
+    )
+    for i, row in enumerate(axes):
+        stack = np.stack([panels.images[c][i] for c in columns])
+        vmin, vmax = float(stack.min()), float(stack.max())
+        for ax, col in zip(row, columns):
+            ax.imshow(panels.images[col][i], cmap="jet", vmin=vmin, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if panels.outlined(i, col):
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("red")
+                    spine.set_linewidth(3)
+            if i == 0:
+                ax.set_title(col, fontsize=8)
+        row[0].set_ylabel(f"{panels.cell_names[i]}\n({panels.own_batch[i]})", fontsize=7)
     fig.tight_layout()
     _save(fig, path)
     return fig

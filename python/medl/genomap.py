@@ -1,0 +1,234 @@
+"""Genomaps: gene expression drawn as images, one gene layout shared by every panel.
+
+The genomap package places genes on a 2-D grid by Gromov-Wasserstein optimal transport
+between the gene-gene correlation distances and the grid distances. That step is the slow
+part (minutes for a few thousand genes), and its result, the transport plan, depends only
+on the genes. :func:`gene_layout` computes it once; :meth:`GenomapLayout.images` then turns
+any cells x genes matrix (original, FE reconstruction, counterfactuals) into images with the
+same layout, so the panels of a figure are comparable pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .validate import check_labels, check_matrix, check_positive_int
+
+_INSTALL_HINT = (
+    "genomaps need the genomap package: pip install 'medl[genomap]' "
+    "(or pip install --no-deps genomap pot; genomap's declared TensorFlow stack is not needed)."
+)
+
+
+def _genomap_module():
+    try:
+        import genomap
+    except ImportError as err:  # pragma: no cover - exercised only without the extra
+        raise ImportError(_INSTALL_HINT) from err
+    return genomap
+
+
+@dataclass
+class GenomapLayout:
+    """A gene -> grid transport plan computed once by :func:`gene_layout`.
+
+    Attributes
+    ----------
+    transport
+        Transport plan from genes to grid points, shape (genes, min(genes, rows * cols)).
+    rows, cols
+        Grid shape of every image.
+    genes
+        Column indices (into the matrices later passed to :meth:`images`) that the layout
+        places; ``None`` means all columns.
+    """
+
+    transport: np.ndarray
+    rows: int
+    cols: int
+    genes: np.ndarray | None = field(default=None)
+
+    @property
+    def n_genes(self) -> int:
+        return self.transport.shape[0]
+
+    def images(self, X: Any) -> np.ndarray:
+        """Project cells onto the grid: returns (cells, rows, cols) images.
+
+        Same projection as genomap's ``construct_genomap`` (data @ plan * grid size, filled
+        column-major), without re-solving the transport problem.
+        """
+        mat = check_matrix(X, name="X")
+        if self.genes is not None:
+            if mat.shape[1] <= int(self.genes.max()):
+                raise ValueError(
+                    f"X has {mat.shape[1]} genes but the layout uses gene index "
+                    f"{int(self.genes.max())}: pass a matrix with the genes the layout was "
+                    "computed on."
+                )
+            mat = mat[:, self.genes]
+        if mat.shape[1] != self.n_genes:
+            raise ValueError(
+                f"X has {mat.shape[1]} genes but the layout places {self.n_genes}: pass the "
+                "genes the layout was computed on."
+            )
+        dense = mat.toarray() if hasattr(mat, "toarray") else mat
+        grid = self.rows * self.cols
+        projected = dense.astype(np.float64) @ (self.transport * grid)
+        full = np.zeros((dense.shape[0], grid))
+        full[:, : projected.shape[1]] = projected
+        return full.reshape(dense.shape[0], self.cols, self.rows).transpose(0, 2, 1)
+
+
+def grid_shape(n_genes: int, rows: int | None = None, cols: int | None = None) -> tuple[int, int]:
+    """Grid for ``n_genes``: the smallest square unless rows/cols are given; checks it fits."""
+    if rows is None and cols is None:
+        rows = cols = math.ceil(math.sqrt(n_genes))
+    elif rows is None:
+        rows = math.ceil(n_genes / check_positive_int(cols, "cols"))
+    elif cols is None:
+        cols = math.ceil(n_genes / check_positive_int(rows, "rows"))
+    rows, cols = check_positive_int(rows, "rows"), check_positive_int(cols, "cols")
+    if rows * cols < n_genes:
+        raise ValueError(
+            f"a {rows} x {cols} genomap grid has {rows * cols} places for {n_genes} genes: "
+            f"use a grid with at least {n_genes} places (e.g. rows=cols="
+            f"{math.ceil(math.sqrt(n_genes))}) or fewer genes."
+        )
+    return rows, cols
+
+
+def gene_layout(
+    X: Any,
+    rows: int | None = None,
+    cols: int | None = None,
+    genes: Sequence[int] | None = None,
+    num_iter: int = 200,
+    epsilon: float = 0.0,
+) -> GenomapLayout:
+    """Place genes on a grid with genomap's Gromov-Wasserstein step (computed once).
+
+    Parameters
+    ----------
+    X
+        Cells x genes expression the gene-gene correlations are measured on (a few hundred
+        cells covering every batch is what the paper used).
+    rows, cols
+        Grid shape; by default the smallest square holding every gene.
+    genes
+        Column indices of ``X`` to place (e.g. highly variable genes); default all columns.
+    num_iter
+        Iterations of the Gromov-Wasserstein solver.
+    epsilon
+        Entropic regularisation passed to genomap (0: its default, exact solver).
+    """
+    mat = check_matrix(X, name="X")
+    dense = mat.toarray() if hasattr(mat, "toarray") else mat
+    index = None
+    if genes is not None:
+        index = np.asarray(genes, dtype=np.int64)
+        if index.ndim != 1 or index.size == 0:
+            raise ValueError("genes must be a non-empty list of column indices.")
+        if index.min() < 0 or index.max() >= dense.shape[1]:
+            raise ValueError(f"genes must be column indices in [0, {dense.shape[1]}).")
+        dense = dense[:, index]
+    if dense.shape[0] < 2:
+        raise ValueError("a gene layout needs at least 2 cells to measure gene correlations.")
+    rows, cols = grid_shape(dense.shape[1], rows, cols)
+    genomap = _genomap_module()
+    grid_dist = genomap.createMeshDistance(rows, cols)
+    # Genes constant over these cells have no defined correlation; treat them as unrelated
+    # to every other gene (distance 1) instead of letting NaN poison the solver.
+    interaction = np.nan_to_num(
+        genomap.createInteractionMatrix(dense.astype(np.float64), metric="correlation"),
+        nan=1.0,
+    )
+    n = min(dense.shape[1], rows * cols)
+    p, q = genomap.create_space_distributions(n, n)
+    transport = genomap.gromov_wasserstein_adjusted_norm(
+        np.zeros((n, n)),
+        interaction,
+        grid_dist[:n, :n],
+        p,
+        q,
+        loss_fun="kl_loss",
+        epsilon=epsilon,
+        max_iter=check_positive_int(num_iter, "num_iter"),
+    )
+    return GenomapLayout(np.asarray(transport), rows, cols, index)
+
+
+@dataclass
+class GenomapPanels:
+    """Images for a genomap figure: ``images[column]`` is (cells, rows, cols)."""
+
+    images: dict[str, np.ndarray]
+    cell_names: list[str]
+    own_batch: list[str]
+    targets: list[str]
+    layout: GenomapLayout
+
+    def outlined(self, cell: int, column: str) -> bool:
+        """Whether a panel is the cell's own batch (drawn outlined)."""
+        return column == f"as {self.own_batch[cell]}"
+
+
+def genomap_panels(
+    model: Any,
+    X: Any,
+    batch: Any,
+    cells: Sequence[int],
+    targets: Sequence[Any],
+    layout: GenomapLayout | None = None,
+    cell_names: Sequence[str] | None = None,
+    **layout_kwargs: Any,
+) -> GenomapPanels:
+    """Original, FE reconstruction and counterfactual images of chosen cells.
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`medl.MEDL`.
+    X, batch
+        Expression (the model's genes) and each cell's batch.
+    cells
+        Row indices of the cells to draw.
+    targets
+        Batches to re-express the cells in; each must be a batch seen in training.
+    layout
+        A layout from :func:`gene_layout` to reuse; by default one is computed once on the
+        chosen cells' original profiles (with ``layout_kwargs``) and used for every column.
+    cell_names
+        Names for the rows (default: the row indices).
+    """
+    model._check_fitted()
+    mat = check_matrix(X, name="X", n_genes=model.n_genes)
+    labels = check_labels(batch, mat.shape[0], "batch")
+    idx = np.asarray(cells, dtype=np.int64)
+    if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or idx.max() >= mat.shape[0]:
+        raise ValueError(f"cells must be a non-empty list of row indices in [0, {mat.shape[0]}).")
+    targets = [str(t) for t in targets]
+    if not targets:
+        raise ValueError("targets is empty: name at least one batch seen in training.")
+    unknown = [t for t in targets if t not in model.batch_categories]
+    if unknown:
+        raise ValueError(
+            f"unknown target batch(es): {', '.join(unknown)}. "
+            f"Known: {', '.join(model.batch_categories)}."
+        )
+    sub, own = mat[idx], labels[idx]
+    if layout is None:
+        layout = gene_layout(sub, **layout_kwargs)
+    columns = {"original": sub, "FE reconstruction": model.reconstruct_fixed(sub)}
+    for t in targets:
+        columns[f"as {t}"] = model.counterfactual(sub, own, t)
+    images = {name: layout.images(m) for name, m in columns.items()}
+    names = [str(n) for n in (cell_names if cell_names is not None else idx)]
+    if len(names) != idx.size:
+        raise ValueError(f"cell_names has {len(names)} names for {idx.size} cells.")
+    return GenomapPanels(images, names, [str(b) for b in own], targets, layout)
