@@ -1,4 +1,5 @@
-"""Datasets: a simulator with known batch effects and ground-truth counterfactuals."""
+"""Datasets: a simulator with known batch effects and ground-truth counterfactuals, and
+loaders for the paper's public datasets (see :mod:`medl.public_data`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .public_data import aml_van_galen, asd_velmeshev, cache_dir, healthy_heart
 from .validate import check_fraction, check_positive_int
+
+__all__ = [
+    "aml_van_galen",
+    "asd_velmeshev",
+    "cache_dir",
+    "healthy_heart",
+    "simulate",
+    "true_counterfactual",
+]
 
 TRUTH_PREFIX = "truth_"
 
