@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 import medl
 from conftest import FIT, SMALL, dense
@@ -80,6 +81,24 @@ def test_sparse_and_dense_input_agree(small_model, small_data):
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+def test_sparse_storage_trains_like_dense(small_data):
+    """Minibatches densified from on-device CSR are the same numbers as dense slices."""
+    X, batch = sp.csr_matrix(small_data.X), small_data.obs["batch"]
+    a = medl.MEDL(**SMALL).fit(X, batch, storage="dense", **FIT)
+    b = medl.MEDL(**SMALL).fit(X, batch, storage="sparse", **FIT)
+    assert (a.fit_info["storage"], b.fit_info["storage"]) == ("dense", "sparse")
+    np.testing.assert_allclose(a.fixed_effects(X), b.fixed_effects(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        a.counterfactual(X, batch, "batch1"), b.counterfactual(X, batch, "batch1"), atol=1e-5
+    )
+    rows = medl.device.SparseRows(X, b.scaler, torch.device("cpu"))
+    idx = torch.tensor([5, 0, 5, 399])  # repeats and the last row
+    expected = b.scaler.transform(torch.from_numpy(X[idx.numpy()].toarray()))
+    torch.testing.assert_close(rows.rows(idx), expected)
+    with pytest.raises(ValueError, match="storage must be"):
+        medl.MEDL(**SMALL).fit(X, batch, storage="disk", **FIT)
 
 
 def test_save_load_identity(small_model, small_data, tmp_path):

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA as _SkPCA
 
+from .device import Storage
 from .estimator import Estimator, NotFittedError
 from .nn import TiedAutoencoder
 from .validate import check_matrix, check_positive_int
@@ -30,10 +31,20 @@ class AE(Estimator):
         batch_size: int = 512,
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
+        storage: Storage = "auto",
     ) -> AE:
         """Fit on cells x genes log-normalised expression; see :meth:`medl.MEDL.fit`."""
         return self._fit(
-            X, None, None, validation, max_epochs, patience, batch_size, progress, feature_names
+            X,
+            None,
+            None,
+            validation,
+            max_epochs,
+            patience,
+            batch_size,
+            progress,
+            feature_names,
+            storage,
         )
 
     def _build(self) -> dict[str, torch.nn.Module]:
@@ -69,11 +80,12 @@ class AEC(AE):
         batch_size: int = 512,
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
+        storage: Storage = "auto",
     ) -> AEC:
         """Fit on expression and one cell-type label per cell; see :meth:`medl.MEDL.fit`."""
         return self._fit(
             X, None, labels, validation, max_epochs, patience, batch_size, progress,
-            feature_names,
+            feature_names, storage,
         )  # fmt: skip
 
     def _build(self) -> dict[str, torch.nn.Module]:

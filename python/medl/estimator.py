@@ -20,7 +20,15 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from . import presets
-from .device import dense_rows, resolve_device, row_chunks, to_device
+from .device import (
+    SparseRows,
+    Storage,
+    choose_storage,
+    dense_rows,
+    resolve_device,
+    row_chunks,
+    to_device,
+)
 from .scaling import MinMaxScaler
 from .train import DeviceData, Plan
 from .train import fit as train_fit
@@ -110,6 +118,7 @@ class Estimator:
         batch_size: int = 512,
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
+        storage: Storage = "auto",
     ):
         # Everything is checked before anything is changed or trained.
         mat = check_matrix(X)
@@ -131,6 +140,7 @@ class Estimator:
             raise ValueError(
                 f"feature_names has {len(feature_names)} names for {mat.shape[1]} genes."
             )
+        choose_storage(mat, storage)
         strata = _strata(batch_codes, label_codes)
         train_idx, val_idx = split_validation(n, validation, strata, self.params["seed"])
 
@@ -142,14 +152,13 @@ class Estimator:
         with _seeded(self.params["seed"], self.device):
             self.modules = {k: m.to(self.device) for k, m in self._build().items()}
             data = DeviceData(
-                x=to_device(mat, self.scaler, self.device),
+                x=to_device(mat, self.scaler, self.device, storage),
                 codes=_tensor(batch_codes, self.device),
                 labels=_tensor(label_codes, self.device),
             )
-            stats = data.x[torch.as_tensor(train_idx, device=self.device)]
+            mean, std = data.moments(torch.as_tensor(train_idx, device=self.device))
             for module in self.modules.values():
-                module.init_output(stats.mean(0), stats.std(0))
-            del stats
+                module.init_output(mean, std)
             result = train_fit(
                 self._plans(),
                 data,
@@ -173,6 +182,7 @@ class Estimator:
             "batch_size": batch_size,
             "max_epochs": max_epochs,
             "patience": patience,
+            "storage": "sparse" if isinstance(data.x, SparseRows) else "dense",
         }
         return self
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .device import Storage
 from .estimator import Estimator
 from .nn import FixedEffectsNet, RandomEffectsNet
 from .train import AdversarialPlan, Plan
@@ -118,6 +119,7 @@ class MEDL(Estimator):
         batch_size: int = 512,
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
+        storage: Storage = "auto",
     ) -> MEDL:
         """Fit both subnetworks.
 
@@ -141,6 +143,10 @@ class MEDL(Estimator):
             Show a tqdm progress bar with the current losses.
         feature_names
             Optional gene names, stored with the model.
+        storage
+            How the training data are held on the device: ``"dense"`` (fastest), ``"sparse"``
+            (CSR, minibatches densified on the fly; for data too large to hold dense) or
+            ``"auto"``: sparse input stays sparse when its dense copy would pass 1 GiB.
 
         Returns
         -------
@@ -148,7 +154,7 @@ class MEDL(Estimator):
         """
         return self._fit(
             X, batch, labels, validation, max_epochs, patience, batch_size, progress,
-            feature_names,
+            feature_names, storage,
         )  # fmt: skip
 
     def _build(self) -> dict[str, torch.nn.Module]:

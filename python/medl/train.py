@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .device import SparseRows
 from .nn.autoencoder import Losses
 from .nn.fixed import FixedEffectsNet
 
@@ -24,13 +25,26 @@ from .nn.fixed import FixedEffectsNet
 class DeviceData:
     """Scaled expression and integer codes, resident on the training device."""
 
-    x: torch.Tensor
+    x: torch.Tensor | SparseRows
     codes: torch.Tensor | None = None
     labels: torch.Tensor | None = None
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
         pick = lambda t: None if t is None else t[idx]  # noqa: E731
-        return self.x[idx], pick(self.codes), pick(self.labels)
+        x = self.x.rows(idx) if isinstance(self.x, SparseRows) else self.x[idx]
+        return x, pick(self.codes), pick(self.labels)
+
+    def moments(self, idx: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-gene mean and standard deviation over the cells ``idx``, chunk by chunk."""
+        total = sq = None
+        for part in idx.split(chunk):
+            x = self.take(part)[0].double()
+            s, q = x.sum(0), (x * x).sum(0)
+            total, sq = (s, q) if total is None else (total + s, sq + q)
+        n = len(idx)
+        mean = total / n
+        var = (sq - n * mean * mean) / max(n - 1, 1)
+        return mean.float(), var.clamp_min(0).sqrt().float()
 
 
 class Plan:
