@@ -12,11 +12,12 @@ PKG_VER  := $(shell sed -n 's/^Version: //p' R/medlR/DESCRIPTION)
 OUT      ?= demo_out
 
 .PHONY: help setup setup-system setup-python setup-r lint test test-python test-r check-r \
-        demo vignette reproduce clean
+        demo vignette reproduce bench clean
 
 help:
 	@echo "make test   - install everything, lint, Python tests (incl. rpy2), testthat, R CMD check"
 	@echo "make demo   - install everything, demo on simulated data + vignette into $(OUT)/"
+	@echo "make bench  - seconds/epoch, cells/s, peak memory of FE, RE, full (BENCH_ARGS=...)"
 	@echo "make reproduce - cross-validated results on simulated + shared data -> docs/results.md"
 
 setup: setup-system setup-python setup-r
@@ -63,6 +64,10 @@ check-r: setup-r
 test: lint test-python test-r check-r
 
 # About 15 minutes on 2 CPU cores; REPRODUCE_ARGS=--quick for a 3-minute smoke run.
+# Speed and memory (docs/benchmarks.md); not part of the test command.
+bench: setup-python
+	$(PY) bench/bench.py $(BENCH_ARGS)
+
 reproduce: setup-python
 	$(PY) bench/reproduce.py --data $(SHARED)/data --out docs $(REPRODUCE_ARGS)
 

@@ -18,6 +18,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import scanpy as sc
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
 
 import medl
 from medl import evaluate, plotting
@@ -172,12 +174,36 @@ def kang_counterfactuals(data: ad.AnnData, args, figures: Path) -> str:
         rows.append(f"| {t} | {c.sum()} / {s.sum()} | {scores[-1][0]:.2f} | {scores[-1][1]:.2f} |")
     mean = np.mean(scores, axis=0)
     rows.append(f"| **mean** | | **{mean[0]:.2f}** | **{mean[1]:.2f}** |")
+    rows += ["", routing_diagnostics(model, data, gi)]
     umaps(model, data, figures)
     plotting.training_curves(model.history, figures / "kang_training_curves.png")
     title = "Per-cell-type mean shift (stim - ctrl) over all genes:"
     genomap_text = genomaps(model, data, figures)
     return "\n\n".join(["\n".join(isg), title, "\n".join(rows), genomap_text,
                         "![Genomaps](figures/kang_genomaps.png)"])  # fmt: skip
+
+
+def routing_diagnostics(model: medl.MEDL, data: ad.AnnData, isg_idx: list[int]) -> str:
+    """Where does the condition effect travel: through the latent or the per-batch layers?"""
+    batch = data.obs["batch"]
+    stim = (batch == "stim").to_numpy()
+    X = data.X.toarray()
+    recon = model.reconstruct_random(data.X[stim], batch[stim])[:, isg_idx].mean()
+    as_ctrl = model.counterfactual(data.X[stim], batch[stim], "ctrl")[:, isg_idx].mean()
+    probe = LogisticRegression(max_iter=1000)
+    re_acc = cross_val_score(probe, model.random_effects(data.X, batch), batch, cv=5).mean()
+    return (
+        f"Diagnosis: the RE network reconstructs stimulated cells' ISGs (mean {recon:.2f}, "
+        f"observed {X[stim][:, isg_idx].mean():.2f}), yet the same cells re-expressed as "
+        f"control keep them ({as_ctrl:.2f}); a logistic probe reads the condition from the "
+        f"2-d RE latent with {re_acc:.1%} accuracy (5-fold CV). The interferon response is "
+        "carried by the latent code, which the encoder reads off the expression itself, not by "
+        "the per-batch scale/bias layers; swapping the batch input therefore changes little. "
+        "Nothing in the spec's RE network forces batch effects into those layers (its latent "
+        "batch classifier pushes batch *into* the latent), so on a batch effect this large "
+        "and cell-type specific the counterfactual fails. On the simulated data, whose batch "
+        "effects are per-gene shifts, it recovers the truth (table above)."
+    )
 
 
 def umaps(model: medl.MEDL, data: ad.AnnData, figures: Path) -> None:

@@ -30,7 +30,7 @@ from .device import (
     to_device,
 )
 from .scaling import MinMaxScaler
-from .train import DeviceData, Plan
+from .train import SINGLE, Communicator, DeviceData, Plan
 from .train import fit as train_fit
 from .validate import (
     Matrix,
@@ -119,6 +119,7 @@ class Estimator:
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
         storage: Storage = "auto",
+        comm: Communicator = SINGLE,
     ):
         # Everything is checked before anything is changed or trained.
         mat = check_matrix(X)
@@ -147,7 +148,7 @@ class Estimator:
         self.n_genes = mat.shape[1]
         self.batch_categories, self.label_categories = batch_cats, label_cats
         self.feature_names = None if feature_names is None else [str(f) for f in feature_names]
-        self.scaler = MinMaxScaler(self.params["scaling"]).fit(mat[train_idx])
+        self.scaler = MinMaxScaler(self.params["scaling"]).fit(mat, train_idx)
         start = time.perf_counter()
         with _seeded(self.params["seed"], self.device):
             self.modules = {k: m.to(self.device) for k, m in self._build().items()}
@@ -157,6 +158,8 @@ class Estimator:
                 labels=_tensor(label_codes, self.device),
             )
             mean, std = data.moments(torch.as_tensor(train_idx, device=self.device))
+            if comm.world > 1:
+                comm.prepare(self.modules)
             for module in self.modules.values():
                 module.init_output(mean, std)
             result = train_fit(
@@ -169,6 +172,7 @@ class Estimator:
                 batch_size=batch_size,
                 seed=self.params["seed"],
                 progress=progress,
+                comm=comm,
             )
         self.history = result.history
         self.fit_info = {

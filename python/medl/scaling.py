@@ -28,12 +28,20 @@ class MinMaxScaler:
         self.minimum: np.ndarray | None = None
         self.range: np.ndarray | None = None
 
-    def fit(self, X: Matrix) -> MinMaxScaler:
-        if self.mode == "global":
-            lo, hi = np.array([X.min()]), np.array([X.max()])
-        else:
-            lo = _dense_row(X.min(axis=0))
-            hi = _dense_row(X.max(axis=0))
+    def fit(self, X: Matrix, rows: np.ndarray | None = None, chunk: int = 65536) -> MinMaxScaler:
+        """Fit on ``X`` (or its ``rows``), reading a chunk of rows at a time so that no
+        copy of the (training part of the) matrix is made."""
+        rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+        lows, highs = [], []
+        for start in range(0, len(rows), chunk):
+            part = X[rows[start : start + chunk]]
+            if self.mode == "global":
+                lows.append(np.array([part.min()]))
+                highs.append(np.array([part.max()]))
+            else:
+                lows.append(_dense_row(part.min(axis=0)))
+                highs.append(_dense_row(part.max(axis=0)))
+        lo, hi = np.min(lows, axis=0), np.max(highs, axis=0)
         span = (hi - lo).astype(np.float32)
         span[span <= 0] = 1.0  # constant genes map to 0 instead of dividing by zero
         self.minimum, self.range = lo.astype(np.float32), span

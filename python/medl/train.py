@@ -47,17 +47,49 @@ class DeviceData:
         return mean.float(), var.clamp_min(0).sqrt().float()
 
 
+class Communicator:
+    """How training talks to other processes; this one is a single process (no-ops).
+
+    :class:`medl.distributed.ProcessGroup` implements the same hooks over
+    ``torch.distributed`` for data-parallel training.
+    """
+
+    rank, world = 0, 1
+
+    def shard(self, idx: torch.Tensor) -> torch.Tensor:
+        """This process's part of a global minibatch (or of the validation cells)."""
+        return idx
+
+    def backward(self, loss: torch.Tensor, n_local: int, n_global: int) -> None:
+        """Backpropagate so that summing gradients over processes gives the global loss's."""
+        loss.backward()
+
+    def sync_grads(self, params: Iterator[nn.Parameter]) -> None:
+        """Sum gradients over processes (before each optimizer step)."""
+
+    def all_sum(self, t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    def prepare(self, modules: dict[str, nn.Module]) -> None:
+        """Adapt freshly built networks to this communicator (nothing to do here)."""
+
+
+SINGLE = Communicator()
+
+
 class Plan:
     """How one subnetwork is optimised: a single Adam on its total loss."""
 
     def __init__(self, name: str, module: nn.Module, lr: float, monitor: str = "total") -> None:
         self.name, self.module, self.monitor = name, module, monitor
         self.optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+        self.comm = SINGLE
 
-    def step(self, x: torch.Tensor, codes, labels) -> Losses:
+    def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
         losses = self.module.loss(x, codes, labels)
         self.optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
+        self.comm.backward(losses["total"], len(x), n_global or len(x))
+        self.comm.sync_grads(self.module.parameters())
         self.optimizer.step()
         return losses
 
@@ -82,19 +114,23 @@ class AdversarialPlan(Plan):
         self.name, self.module, self.monitor = name, module, monitor
         self.optimizer = torch.optim.Adam(module.autoencoder_parameters(), lr=lr)
         self.adversary_optimizer = torch.optim.Adam(module.adversary.parameters(), lr=lr)
+        self.comm = SINGLE
 
-    def step(self, x: torch.Tensor, codes, labels) -> Losses:
+    def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
+        n_local, n_global = len(x), n_global or len(x)
         activations = self.module.encoder(x)
         adv = self.module.adversary_loss(activations, codes)
         self.adversary_optimizer.zero_grad(set_to_none=True)
-        adv["adv_ce"].backward()
+        self.comm.backward(adv["adv_ce"], n_local, n_global)
+        self.comm.sync_grads(self.module.adversary.parameters())
         self.adversary_optimizer.step()
 
         self.module.adversary.requires_grad_(False)
         try:
             losses = self.module.loss_with_batch(x, activations, codes, labels)
             self.optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
+            self.comm.backward(losses["total"], n_local, n_global)
+            self.comm.sync_grads(self.module.autoencoder_parameters())
             self.optimizer.step()
         finally:
             self.module.adversary.requires_grad_(True)
@@ -127,10 +163,10 @@ class TrainResult:
     epochs_run: int = 0
 
 
-def minibatches(idx: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+def minibatches(idx: torch.Tensor, batch_size: int, min_size: int = 2) -> Iterator[torch.Tensor]:
     for start in range(0, len(idx), batch_size):
         chunk = idx[start : start + batch_size]
-        if len(chunk) > 1:  # batch norm cannot train on a single cell
+        if len(chunk) >= min_size:  # batch norm cannot train on a single cell
             yield chunk
 
 
@@ -140,21 +176,26 @@ def _accumulate(sums: dict[str, torch.Tensor], losses: Losses, weight: int) -> N
         sums[key] = sums[key] + value if key in sums else value
 
 
-def _means(sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+def _means(
+    sums: dict[str, torch.Tensor], count: int, comm: Communicator = SINGLE
+) -> dict[str, float]:
+    """Weighted sums -> means over all processes' cells (``count`` is the global count)."""
     if not sums:
         return {}
     keys = list(sums)
-    values = (torch.stack([sums[k] for k in keys]) / count).tolist()  # one device sync
+    values = (comm.all_sum(torch.stack([sums[k] for k in keys])) / count).tolist()  # one sync
     return dict(zip(keys, values))
 
 
-def evaluate(plan: Plan, data: DeviceData, idx: torch.Tensor, chunk: int) -> dict[str, float]:
+def evaluate(
+    plan: Plan, data: DeviceData, idx: torch.Tensor, chunk: int, comm: Communicator = SINGLE
+) -> dict[str, float]:
     plan.module.eval()
     sums: dict[str, torch.Tensor] = {}
-    for part in idx.split(chunk):
+    for part in comm.shard(idx).split(chunk):
         _accumulate(sums, plan.evaluate(*data.take(part)), len(part))
     plan.module.train()
-    return _means(sums, len(idx))
+    return _means(sums, len(idx), comm)
 
 
 def fit(
@@ -168,12 +209,15 @@ def fit(
     seed: int,
     progress: bool = True,
     eval_chunk: int = 8192,
+    comm: Communicator = SINGLE,
 ) -> TrainResult:
     """Train every plan on the same minibatches until each one stops early or max_epochs.
 
     Each subnetwork has its own early stopping on a validation loss term (``plan.monitor``,
     the total loss by default) and gets its best weights back at the end.
-    Without validation cells all run ``max_epochs``.
+    Without validation cells all run ``max_epochs``. With a multi-process ``comm`` every
+    process draws the same global minibatches and trains on its shard of each; losses,
+    gradients and batch-norm statistics are reduced over processes.
     """
     device = data.x.device
     train_t = torch.as_tensor(train_idx, device=device)
@@ -183,8 +227,9 @@ def fit(
     rows: list[dict[str, float]] = []
     for p in plans:
         p.module.train()
+        p.comm = comm
 
-    bar = tqdm(range(max_epochs), disable=not progress, desc="medl", unit="epoch")
+    bar = tqdm(range(max_epochs), disable=not progress or comm.rank > 0, desc="medl", unit="epoch")
     for epoch in bar:
         active = [p for p in plans if not stoppers[p.name].stopped]
         if not active:
@@ -192,16 +237,18 @@ def fit(
         order = train_t[torch.randperm(len(train_t), generator=generator).to(device)]
         sums: dict[str, dict[str, torch.Tensor]] = {p.name: {} for p in active}
         seen = 0
-        for idx in minibatches(order, batch_size):
-            batch = data.take(idx)
+        for idx in minibatches(order, batch_size, min_size=max(2, comm.world)):
+            local = comm.shard(idx)
+            batch = data.take(local)
             for p in active:
-                _accumulate(sums[p.name], p.step(*batch), len(idx))
+                _accumulate(sums[p.name], p.step(*batch, n_global=len(idx)), len(local))
             seen += len(idx)
         row: dict[str, float] = {"epoch": epoch}
         for p in active:
-            row.update({f"{p.name}.train.{k}": v for k, v in _means(sums[p.name], seen).items()})
+            means = _means(sums[p.name], seen, comm)
+            row.update({f"{p.name}.train.{k}": v for k, v in means.items()})
             if len(val_t):
-                val = evaluate(p, data, val_t, eval_chunk)
+                val = evaluate(p, data, val_t, eval_chunk, comm)
                 row.update({f"{p.name}.val.{k}": v for k, v in val.items()})
                 stoppers[p.name].update(val[p.monitor], epoch, p.module)
         rows.append(row)
