@@ -194,3 +194,17 @@ def test_gene_scaling_option(small_data):
     assert m.scaler.minimum.shape == (X.shape[1],)
     with pytest.raises(ValueError, match="scaling"):
         medl.MEDL(scaling="log").fit(X, batch, **FIT)
+
+
+def test_float32_csr_input_is_shared_and_left_unchanged(small_data):
+    X = sp.csr_matrix(small_data.X, dtype=np.float32)
+    before = (X.data.copy(), X.indices.copy(), X.indptr.copy())
+    mat = medl.validate.check_matrix(X)
+    assert np.shares_memory(mat.data, X.data)  # no second copy of a large matrix
+    medl.MEDL(**SMALL).fit(X, small_data.obs["batch"], storage="sparse", **FIT)
+    for a, b in zip((X.data, X.indices, X.indptr), before):
+        np.testing.assert_array_equal(a, b)
+    dup = sp.csr_matrix((np.array([1.0, 2.0], np.float32), np.array([0, 0]), np.array([0, 2])),
+                        shape=(1, 3))  # fmt: skip
+    np.testing.assert_array_equal(medl.validate.check_matrix(dup).toarray(), [[3, 0, 0]])
+    assert dup.data.tolist() == [1.0, 2.0]

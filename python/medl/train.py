@@ -82,7 +82,7 @@ class Plan:
 
     def __init__(self, name: str, module: nn.Module, lr: float, monitor: str = "total") -> None:
         self.name, self.module, self.monitor = name, module, monitor
-        self.optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=lr, fused=True)
         self.comm = SINGLE
 
     def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
@@ -112,8 +112,10 @@ class AdversarialPlan(Plan):
         self, name: str, module: FixedEffectsNet, lr: float, monitor: str = "total"
     ) -> None:
         self.name, self.module, self.monitor = name, module, monitor
-        self.optimizer = torch.optim.Adam(module.autoencoder_parameters(), lr=lr)
-        self.adversary_optimizer = torch.optim.Adam(module.adversary.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(module.autoencoder_parameters(), lr=lr, fused=True)
+        self.adversary_optimizer = torch.optim.Adam(
+            module.adversary.parameters(), lr=lr, fused=True
+        )
         self.comm = SINGLE
 
     def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:

@@ -19,6 +19,9 @@ Matrix = np.ndarray | sp.csr_matrix
 def check_matrix(X: Any, name: str = "X", n_genes: int | None = None) -> Matrix:
     """Return ``X`` as a float32 dense array or CSR matrix after checking its contents.
 
+    Dense input is always copied; a float32 CSR matrix in canonical form is shared (read
+    only) to keep large sparse data in memory once.
+
     Parameters
     ----------
     X
@@ -33,7 +36,12 @@ def check_matrix(X: Any, name: str = "X", n_genes: int | None = None) -> Matrix:
     if sp.issparse(X):
         if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
             raise TypeError(f"{name} must hold real numbers, got a sparse matrix of {X.dtype}.")
-        mat = sp.csr_matrix(X, dtype=np.float32, copy=True)
+        # float32 CSR input is shared, not copied (a million-cell matrix is gigabytes);
+        # nothing downstream writes to it. Duplicate entries are summed in a copy.
+        mat = sp.csr_matrix(X, dtype=np.float32, copy=False)
+        if not mat.has_canonical_format:
+            mat = mat.copy()
+            mat.sum_duplicates()
         values = mat.data
     else:
         arr = np.asarray(X)

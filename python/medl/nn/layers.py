@@ -107,8 +107,15 @@ class VariationalRows(nn.Module):
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         # index_select, not weight[codes]: on CPU the backward of advanced indexing sums the
         # rows' gradients in a thread-dependent order, so seeded fits differed run to run.
-        weight = self.mu + self.sigma() * torch.randn_like(self.mu) if self.training else self.mu
-        return weight.index_select(0, codes)
+        if not self.training:
+            return self.mu.index_select(0, codes)
+        # One weight sample per batch present in the minibatch: rows of absent batches
+        # cannot affect the output, and sampling the whole table made each step cost grow
+        # with the number of batches.
+        present, where = torch.unique(codes, return_inverse=True)
+        mu = self.mu.index_select(0, present)
+        sigma = F.softplus(self.rho.index_select(0, present)) + 1e-5
+        return (mu + sigma * torch.randn_like(mu)).index_select(0, where)
 
     def kl(self) -> torch.Tensor:
         """Closed-form KL(q || p) between the posterior and the N(0, prior_scale) prior."""
