@@ -31,9 +31,16 @@ PARTS = ("fe", "re", "full")
 
 
 def simulate_sparse(
-    n_cells: int, n_genes: int, n_batches: int, density: float, seed: int = 0, chunk: int = 65536
+    n_cells: int,
+    n_genes: int,
+    n_batches: int,
+    density: float,
+    seed: int = 0,
+    chunk: int = 65536,
+    counts: bool = False,
 ):
-    """CSR log1p counts: ``density`` non-zeros per row, batch-shifted on 10% of genes.
+    """CSR log1p counts (raw counts with ``counts``): ``density`` non-zeros per row, the
+    Poisson rate scaled per batch on 10% of genes.
 
     Filled a chunk of rows at a time into preallocated arrays, so generating the data
     needs little more memory than the matrix itself (peak RSS then measures the fit).
@@ -49,8 +56,10 @@ def simulate_sparse(
         # distinct sorted columns per row: a random offset into an evenly strided grid
         stride = n_genes // per_row
         cols = np.arange(per_row) * stride + rng.integers(0, stride, (n, per_row))
-        values = np.log1p(rng.poisson(2.0, (n, per_row)).astype(np.float32) + 1)
-        values += (cols < n_genes // 10) * (batch[rows] % 5)[:, None].astype(np.float32) * 0.3
+        rate = np.where(cols < n_genes // 10, 2.0 * (1 + batch[rows] % 5)[:, None] / 3, 2.0)
+        values = (rng.poisson(rate) + 1).astype(np.float32)
+        if not counts:
+            values = np.log1p(values)
         indices[rows.start * per_row : rows.stop * per_row] = cols.ravel()
         data[rows.start * per_row : rows.stop * per_row] = values.ravel()
     indptr = np.arange(0, n_cells * per_row + 1, per_row, dtype=np.int64)

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # bench.py: the shared data generator
 VENV = HERE / ".scvi-venv"
 
 SCVI_WORKER = """
@@ -67,18 +67,12 @@ def scvi_python(explicit: str | None) -> str:
 def write_data(path: Path, cells: int, genes: int, batches: int, density: float) -> None:
     import anndata as ad
 
-    rng = np.random.default_rng(0)
-    per_row = max(1, int(round(density * genes)))
-    batch = rng.integers(0, batches, cells)
-    cols = np.sort(rng.choice(genes, (cells, per_row)), axis=1).astype(np.int32)
-    lam = np.where(cols < genes // 10, 2.0 * (1 + (batch % 5))[:, None] / 3, 2.0)
-    counts = (rng.poisson(lam) + 1).astype(np.float32)
-    indptr = np.arange(0, cells * per_row + 1, per_row)
-    X = sp.csr_matrix((counts.ravel(), cols.ravel(), indptr), shape=(cells, genes))
-    X.sum_duplicates()
-    adata = ad.AnnData(X=X.copy(), layers={"counts": X})
+    from bench import simulate_sparse
+
+    counts, batch = simulate_sparse(cells, genes, batches, density, counts=True)
+    adata = ad.AnnData(X=counts.copy(), layers={"counts": counts})
     adata.X.data = np.log1p(adata.X.data)
-    adata.obs["batch"] = [f"b{b}" for b in batch]
+    adata.obs["batch"] = batch
     adata.write_h5ad(path)
 
 

@@ -84,7 +84,9 @@ def test_bad_genomap_input(small_model, small_data, cells):
     with pytest.raises(ValueError, match="grid has 16 places"):
         gene_layout(cells, rows=4, cols=4)
     X, batch = small_data.X, small_data.obs["batch"]
-    with pytest.raises(ValueError, match="unknown target batch.*nowhere.*Known"):
+    with pytest.raises(
+        ValueError, match="targets has label.*never seen in training: nowhere. Known"
+    ):
         genomap_panels(small_model, X, batch, cells=[0], targets=["nowhere"])
     with pytest.raises(ValueError, match="cells must be"):
         genomap_panels(small_model, X, batch, cells=[10_000], targets=["0"])

@@ -28,20 +28,23 @@ from torch import nn
 from .train import Communicator
 
 
+def _summed(t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t`` summed over all processes."""
+    t = t.clone()
+    dist.all_reduce(t)
+    return t
+
+
 class _AllReduceSum(torch.autograd.Function):
     """Sum over processes in the forward pass; the gradient is summed the same way."""
 
     @staticmethod
     def forward(ctx, t: torch.Tensor) -> torch.Tensor:
-        t = t.clone()
-        dist.all_reduce(t)
-        return t
+        return _summed(t)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.clone()
-        dist.all_reduce(grad)
-        return grad
+        return _summed(grad)
 
 
 class GlobalBatchNorm1d(nn.BatchNorm1d):
@@ -107,11 +110,11 @@ class ProcessGroup(Communicator):
             offset += g.numel()
 
     def all_sum(self, t: torch.Tensor) -> torch.Tensor:
-        t = t.clone()
-        dist.all_reduce(t)
-        return t
+        return _summed(t)
 
     def prepare(self, modules: dict[str, nn.Module]) -> None:
+        if self.world == 1:  # plain batch norm is already global
+            return
         for module in modules.values():
             _swap_batchnorm(module, GlobalBatchNorm1d)
 

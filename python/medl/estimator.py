@@ -158,8 +158,7 @@ class Estimator:
                 labels=_tensor(label_codes, self.device),
             )
             mean, std = data.moments(torch.as_tensor(train_idx, device=self.device))
-            if comm.world > 1:
-                comm.prepare(self.modules)
+            comm.prepare(self.modules)
             for module in self.modules.values():
                 module.init_output(mean, std)
             result = train_fit(

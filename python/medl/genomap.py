@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .validate import check_labels, check_matrix, check_positive_int
+from .validate import check_labels, check_matrix, check_positive_int, encode
 
 _INSTALL_HINT = (
     "genomaps need the genomap package: pip install 'medl[genomap]' "
@@ -215,12 +215,7 @@ def genomap_panels(
     targets = [str(t) for t in targets]
     if not targets:
         raise ValueError("targets is empty: name at least one batch seen in training.")
-    unknown = [t for t in targets if t not in model.batch_categories]
-    if unknown:
-        raise ValueError(
-            f"unknown target batch(es): {', '.join(unknown)}. "
-            f"Known: {', '.join(model.batch_categories)}."
-        )
+    encode(np.array(targets, dtype=object), model.batch_categories, "targets")
     sub, own = mat[idx], labels[idx]
     if layout is None:
         layout = gene_layout(sub, **layout_kwargs)

@@ -101,8 +101,10 @@ class VariationalRows(nn.Module):
         rho0 = math.log(math.expm1(post_scale_init - 1e-5))  # softplus^-1
         self.rho = nn.Parameter(torch.full((n_batches, width), rho0))
 
-    def sigma(self) -> torch.Tensor:
-        return F.softplus(self.rho) + 1e-5
+    def sigma(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Posterior spreads, of every batch or of the batches ``rows``."""
+        rho = self.rho if rows is None else self.rho.index_select(0, rows)
+        return F.softplus(rho) + 1e-5
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         # index_select, not weight[codes]: on CPU the backward of advanced indexing sums the
@@ -114,8 +116,7 @@ class VariationalRows(nn.Module):
         # with the number of batches.
         present, where = torch.unique(codes, return_inverse=True)
         mu = self.mu.index_select(0, present)
-        sigma = F.softplus(self.rho.index_select(0, present)) + 1e-5
-        return (mu + sigma * torch.randn_like(mu)).index_select(0, where)
+        return (mu + self.sigma(present) * torch.randn_like(mu)).index_select(0, where)
 
     def kl(self) -> torch.Tensor:
         """Closed-form KL(q || p) between the posterior and the N(0, prior_scale) prior."""
