@@ -43,7 +43,8 @@ def test_sharded_step_gives_the_single_process_gradients(tmp_path):
 
 
 def test_two_process_fit_tracks_one_process(tmp_path):
-    """End to end. RE stays within float noise of one process. FE's adversarial training is
+    """End to end. RE stays within float noise of one process (measured: 0.02-0.16% apart
+    after 4 epochs, depending on summation order). FE's adversarial training is
     chaotic at the level of float summation order (1 vs 2 CPU threads alone move its loss
     by ~0.3% here, a mathematically equivalent batch-norm formula by 1%, two processes by
     3-5%), so it is held to 10%; the step-level test above is the exact check."""
@@ -57,7 +58,7 @@ def test_two_process_fit_tracks_one_process(tmp_path):
     finally:
         torch.set_num_threads(2)
     val = single.history.filter(like=".val.total").to_numpy()
-    np.testing.assert_allclose(ddp["val"][:, 1], val[:, 1], rtol=1e-3)  # RE
+    np.testing.assert_allclose(ddp["val"][:, 1], val[:, 1], rtol=5e-3)  # RE
     np.testing.assert_allclose(ddp["val"][:, 0], val[:, 0], rtol=0.10)  # FE
     re = single.random_effects(data.X, data.obs["batch"])
     np.testing.assert_allclose(ddp["re"], re, atol=0.02 * np.abs(re).max())

@@ -7,7 +7,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from medl.nn import FixedEffectsNet, RandomEffectsNet, TiedAutoencoder
-from medl.nn.layers import REBlock, VariationalRows
+from medl.nn.layers import BatchEffects, REBlock, gaussian_kl
 from medl.train import AdversarialPlan
 
 
@@ -84,39 +84,59 @@ def test_autoencoder_step_pushes_against_adversary(kind):
 
 def test_variational_kl_matches_torch():
     torch.manual_seed(0)
-    layer = VariationalRows(4, 7, prior_scale=0.25, post_loc_init_scale=0.1, post_scale_init=0.01)
-    expected = kl_divergence(Normal(layer.mu, layer.sigma()), Normal(0.0, 0.25)).sum()
-    assert torch.allclose(layer.kl(), expected, rtol=1e-5)
-    assert torch.allclose(layer.sigma(), torch.full_like(layer.mu, 0.01), atol=1e-6)
+    effects = BatchEffects(4, [7, 3], prior_scale=0.25, post_loc_init_scale=0.1)
+    effects.rho.data += torch.randn_like(effects.rho)  # spreads away from the init value
+    per_layer = [
+        kl_divergence(Normal(mu, sigma), Normal(0.0, 0.25)).sum()
+        for mu, sigma in zip(
+            effects.mu.split(effects.splits, 1), effects.sigma().split(effects.splits, 1)
+        )
+    ]
+    assert torch.allclose(effects.kl(), torch.stack(per_layer).mean(), rtol=1e-5)
+
+
+def test_variational_kl_gradient_matches_autograd():
+    # the KL has a hand-written backward; check it against finite differences in float64
+    mu = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    rho = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda m, r: gaussian_kl(m, r, 0.25), (mu, rho))
 
 
 def test_variational_lookup_gradient_is_repeatable():
     # large enough for torch to parallelise the backward: indexing with w[codes] summed the
     # rows' gradients in a thread-dependent order, so seeded fits differed between runs
     torch.manual_seed(0)
-    layer = VariationalRows(
-        3, 2000, prior_scale=0.25, post_loc_init_scale=0.1, post_scale_init=0.01
-    ).eval()
-    codes, upstream = torch.randint(0, 3, (512,)), torch.randn(512, 2000)
+    effects = BatchEffects(3, [2000]).eval()
+    codes, upstream = torch.randint(0, 3, (512,)), torch.randn(512, 4000)
     grads = []
     for _ in range(10):
-        layer.zero_grad()
-        (layer(codes) * upstream).sum().backward()
-        grads.append(layer.mu.grad.clone())
+        effects.zero_grad()
+        (torch.cat(effects(codes)[0], dim=1) * upstream).sum().backward()
+        grads.append(effects.mu.grad.clone())
     assert all(torch.equal(grads[0], g) for g in grads)
 
 
 def test_reblock_samples_in_training_and_uses_means_in_eval():
     torch.manual_seed(0)
-    block = REBlock(6, n_batches=3)
+    effects, block = BatchEffects(3, [6]), REBlock(6)
     x, codes = torch.randn(10, 6), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
-    block.train()
-    assert not torch.equal(block(x, codes), block(x, codes))
-    block.eval()
-    assert torch.equal(block(x, codes), block(x, codes))
-    normed = block.norm(x)
-    expected = (1 + block.gamma.mu[codes]) * normed + block.beta.mu[codes]
-    assert torch.allclose(block(x, codes), expected)
+    effects.train()
+    assert not torch.equal(block(x, effects(codes)[0]), block(x, effects(codes)[0]))
+    effects.eval()
+    assert torch.equal(block(x, effects(codes)[0]), block(x, effects(codes)[0]))
+    gamma, beta = effects.mu[codes, :6], effects.mu[codes, 6:]
+    expected = (1 + gamma) * block.norm(x) + beta
+    assert torch.allclose(block(x, effects(codes)[0]), expected)
+
+
+def test_training_sample_of_one_batch_is_shared_by_its_cells():
+    # one weight sample per batch per step: cells of the same batch get the same draw
+    torch.manual_seed(0)
+    effects = BatchEffects(3, [4, 2]).train()
+    codes = torch.tensor([2, 0, 2, 1, 0])
+    rows = torch.cat([torch.cat(pair, 1) for pair in effects(codes)], 1)
+    assert torch.equal(rows[0], rows[2]) and torch.equal(rows[1], rows[4])
+    assert not torch.allclose(rows[0], effects.mu[2])
 
 
 def test_random_effects_net_batch_changes_output():

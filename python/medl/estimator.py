@@ -44,7 +44,7 @@ from .validate import (
 )
 
 FORMAT_NAME = "medl-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-batch RE posteriors in one table (nn.layers.BatchEffects)
 CONFIG_FILE = "medl.json"
 WEIGHTS_FILE = "weights.pt"
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .autoencoder import Losses, accuracy
-from .layers import REBlock, VariationalRows, dense, mlp
+from .layers import BatchEffects, REBlock, dense, mlp
 
 
 class RandomEffectsNet(nn.Module):
@@ -35,31 +35,35 @@ class RandomEffectsNet(nn.Module):
         post_scale_init: float = 0.01,
     ) -> None:
         super().__init__()
-        re = {
-            "n_batches": n_batches,
-            "prior_scale": prior_scale,
-            "post_loc_init_scale": post_loc_init_scale,
-            "post_scale_init": post_scale_init,
-        }
         enc_dims = [n_genes, *hidden]
         self.enc_linears = nn.ModuleList(dense(a, b) for a, b in zip(enc_dims[:-1], enc_dims[1:]))
-        self.enc_blocks = nn.ModuleList(REBlock(w, **re) for w in hidden)
+        self.enc_blocks = nn.ModuleList(REBlock(w) for w in hidden)
         self.to_latent = dense(hidden[-1], latent_dim)
         dec_dims = [latent_dim, *reversed(hidden), n_genes]
         self.dec_linears = nn.ModuleList(dense(a, b) for a, b in zip(dec_dims[:-1], dec_dims[1:]))
-        self.dec_blocks = nn.ModuleList(REBlock(w, **re) for w in dec_dims[1:])
+        self.dec_blocks = nn.ModuleList(REBlock(w) for w in dec_dims[1:])
+        self.effects = BatchEffects(
+            n_batches, [*hidden, *dec_dims[1:]], prior_scale, post_loc_init_scale, post_scale_init
+        )
         self.classifier = mlp(latent_dim, [5], n_batches)
         self.w_recon, self.w_z, self.w_kl = w_recon, w_z, w_kl
 
     def encode(self, x: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        for linear, block in zip(self.enc_linears, self.enc_blocks):
-            x = F.selu(block(linear(x), codes))
-        return F.selu(self.to_latent(x))
+        return self._encode(x, self.effects(codes))
 
     def decode(self, latent: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return self._decode(latent, self.effects(codes))
+
+    def _encode(self, x: torch.Tensor, effects: list) -> torch.Tensor:
+        for linear, block, fx in zip(self.enc_linears, self.enc_blocks, effects):
+            x = F.selu(block(linear(x), fx))
+        return F.selu(self.to_latent(x))
+
+    def _decode(self, latent: torch.Tensor, effects: list) -> torch.Tensor:
         last = len(self.dec_linears) - 1
-        for i, (linear, block) in enumerate(zip(self.dec_linears, self.dec_blocks)):
-            latent = block(linear(latent), codes)
+        effects = effects[len(self.enc_blocks) :]
+        for i, (linear, block, fx) in enumerate(zip(self.dec_linears, self.dec_blocks, effects)):
+            latent = block(linear(latent), fx)
             if i < last:
                 latent = F.selu(latent)
         return latent
@@ -76,14 +80,14 @@ class RandomEffectsNet(nn.Module):
         out.bias.copy_(mean)
 
     def kl(self) -> torch.Tensor:
-        layers = [m for m in self.modules() if isinstance(m, VariationalRows)]
-        return torch.stack([layer.kl() for layer in layers]).mean()
+        return self.effects.kl()
 
     def loss(
         self, x: torch.Tensor, codes: torch.Tensor | None, labels: torch.Tensor | None = None
     ) -> Losses:
-        latent = self.encode(x, codes)
-        recon = F.mse_loss(self.decode(latent, codes), x)
+        effects = self.effects(codes)  # one weight sample per step, shared by both halves
+        latent = self._encode(x, effects)
+        recon = F.mse_loss(self._decode(latent, effects), x)
         logits = self.classifier(latent)
         batch_ce = F.cross_entropy(logits, codes)
         kl = self.kl()
