@@ -92,17 +92,20 @@ def worker(cfg: dict) -> dict:
     sparse_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes if sp.issparse(X) else 0
 
     class Part(medl.MEDL):
-        def _plans(self):
-            plans = super()._plans()
+        def _plans(self, lr):
+            plans = super()._plans(lr)
             return plans if cfg["part"] == "full" else [p for p in plans if p.name == cfg["part"]]
 
-    model = Part(latent_dim=2, lr=cfg["lr"], device=cfg["device"], seed=0)
+    model = Part(
+        latent_dim=2, lr=cfg["lr"], device=cfg["device"], seed=0, precision=cfg["precision"]
+    )
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     model.fit(
         X, batch, max_epochs=cfg["epochs"], patience=cfg["patience"],
         batch_size=cfg["batch_size"], progress=False, storage=cfg["storage"],
+        scale_lr=cfg["scale_lr"],
     )  # fmt: skip
     total = time.perf_counter() - t0
     info = model.fit_info
@@ -114,6 +117,7 @@ def worker(cfg: dict) -> dict:
         "storage_used": info["storage"],
         "epochs_run": epochs,
         "best_epoch": max(info["best_epoch"].values()),
+        "val_recon": {k: float(model.history[f"{k}.val.recon"].min()) for k in info["best_epoch"]},
         "seconds_per_epoch": info["seconds"] / epochs,
         "cells_per_second": info["n_train"] * epochs / info["seconds"],
         "train_seconds": info["seconds"],
@@ -145,7 +149,7 @@ def run_isolated(cfg: dict) -> dict:
 
 
 COLUMNS = [
-    ("part", "{}"), ("cells", "{:,}"), ("genes", "{:,}"), ("batches", "{:,}"),
+    ("part", "{}"), ("precision", "{}"), ("cells", "{:,}"), ("genes", "{:,}"), ("batches", "{:,}"),
     ("storage_used", "{}"), ("epochs_run", "{}"), ("best_epoch", "{}"),
     ("seconds_per_epoch", "{:.2f}"), ("cells_per_second", "{:,.0f}"), ("train_seconds", "{:.1f}"),
     ("peak_rss_gb", "{:.2f}"), ("sparse_gb", "{:.2f}"), ("peak_gpu_gb", "{:.2f}"),
@@ -180,6 +184,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
+    parser.add_argument("--scale-lr", action="store_true", help="lr x batch size / 512")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--json", default="bench/results.json")
     args = parser.parse_args()
@@ -196,7 +202,7 @@ def main() -> None:
             "density": args.density, "h5ad": args.h5ad, "batch_key": args.batch_key,
             "device": args.device, "storage": args.storage, "epochs": args.epochs,
             "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr,
-            "threads": args.threads,
+            "threads": args.threads, "precision": args.precision, "scale_lr": args.scale_lr,
         }  # fmt: skip
         rows.append(run_isolated(cfg))
         print(table(rows[-1:]).splitlines()[-1], flush=True)

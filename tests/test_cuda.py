@@ -25,3 +25,14 @@ def test_auto_device_picks_cuda_and_matches_cpu_closely(small_data, tmp_path):
     np.testing.assert_allclose(
         gpu.counterfactual(X, batch, "batch1"), cpu.counterfactual(X, batch, "batch1"), atol=1e-3
     )
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_reduced_precision_on_cuda_stays_close_to_fp32(
+    small_model, small_data, tmp_path, precision
+):
+    X = small_data.X
+    fast = medl.MEDL.load(small_model.save(tmp_path / "m"), device="cuda", precision=precision)
+    ref = small_model.fixed_effects(X)
+    err = np.abs(fast.fixed_effects(X) - ref).max() / np.ptp(ref)
+    assert err <= 0.03, f"{precision}: {err:.4f} of the range"

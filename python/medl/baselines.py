@@ -32,6 +32,7 @@ class AE(Estimator):
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
         storage: Storage = "auto",
+        scale_lr: bool = False,
     ) -> AE:
         """Fit on cells x genes log-normalised expression; see :meth:`medl.MEDL.fit`."""
         return self._fit(
@@ -45,6 +46,7 @@ class AE(Estimator):
             progress,
             feature_names,
             storage,
+            scale_lr,
         )
 
     def _build(self) -> dict[str, torch.nn.Module]:
@@ -81,11 +83,12 @@ class AEC(AE):
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
         storage: Storage = "auto",
+        scale_lr: bool = False,
     ) -> AEC:
         """Fit on expression and one cell-type label per cell; see :meth:`medl.MEDL.fit`."""
         return self._fit(
             X, None, labels, validation, max_epochs, patience, batch_size, progress,
-            feature_names, storage,
+            feature_names, storage, scale_lr,
         )  # fmt: skip
 
     def _build(self) -> dict[str, torch.nn.Module]:

@@ -29,6 +29,7 @@ from .device import (
     row_chunks,
     to_device,
 )
+from .precision import check_precision, numeric_precision
 from .scaling import MinMaxScaler
 from .train import SINGLE, Communicator, DeviceData, Plan
 from .train import fit as train_fit
@@ -44,6 +45,8 @@ from .validate import (
 )
 
 FORMAT_NAME = "medl-model"
+#: the batch size the presets' learning rates were tuned on (``fit(scale_lr=True)``)
+REFERENCE_BATCH_SIZE = 512
 FORMAT_VERSION = 2  # 2: per-batch RE posteriors in one table (nn.layers.BatchEffects)
 CONFIG_FILE = "medl.json"
 WEIGHTS_FILE = "weights.pt"
@@ -70,6 +73,7 @@ class Estimator:
         scaling: str = "global",
         device: str | torch.device = "auto",
         seed: int = 0,
+        precision: str = "fp32",
     ) -> None:
         latent_dim = check_positive_int(latent_dim, "latent_dim")
         hidden = tuple(check_positive_int(h, "each hidden size") for h in hidden)
@@ -89,6 +93,7 @@ class Estimator:
         }
         self.weights = presets.resolve(preset, loss_weights)
         self.device = resolve_device(device)
+        self.params["precision"] = check_precision(precision, self.device)
         self.scaler = MinMaxScaler(scaling)
         self.n_genes: int | None = None
         self.batch_categories: list[str] | None = None
@@ -102,8 +107,7 @@ class Estimator:
     def _build(self) -> dict[str, nn.Module]:
         raise NotImplementedError
 
-    def _plans(self) -> list[Plan]:
-        lr = self.params["lr"]
+    def _plans(self, lr: float) -> list[Plan]:
         return [Plan(name, module, lr) for name, module in self.modules.items()]
 
     # ----------------------------------------------------------------------- fitting
@@ -119,6 +123,7 @@ class Estimator:
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
         storage: Storage = "auto",
+        scale_lr: bool = False,
         comm: Communicator = SINGLE,
     ):
         # Everything is checked before anything is changed or trained.
@@ -137,6 +142,8 @@ class Estimator:
         max_epochs = check_positive_int(max_epochs, "max_epochs")
         patience = check_positive_int(patience, "patience")
         batch_size = check_positive_int(batch_size, "batch_size")
+        if not isinstance(scale_lr, bool):
+            raise ValueError(f"scale_lr must be True or False, got {scale_lr!r}.")
         if feature_names is not None and len(feature_names) != mat.shape[1]:
             raise ValueError(
                 f"feature_names has {len(feature_names)} names for {mat.shape[1]} genes."
@@ -161,18 +168,20 @@ class Estimator:
             comm.prepare(self.modules)
             for module in self.modules.values():
                 module.init_output(mean, std)
-            result = train_fit(
-                self._plans(),
-                data,
-                train_idx,
-                val_idx,
-                max_epochs=max_epochs,
-                patience=patience,
-                batch_size=batch_size,
-                seed=self.params["seed"],
-                progress=progress,
-                comm=comm,
-            )
+            lr = self.params["lr"] * (batch_size / REFERENCE_BATCH_SIZE if scale_lr else 1.0)
+            with numeric_precision(_training_precision(self.params["precision"]), self.device):
+                result = train_fit(
+                    self._plans(lr),
+                    data,
+                    train_idx,
+                    val_idx,
+                    max_epochs=max_epochs,
+                    patience=patience,
+                    batch_size=batch_size,
+                    seed=self.params["seed"],
+                    progress=progress,
+                    comm=comm,
+                )
         self.history = result.history
         self.fit_info = {
             "n_cells": n,
@@ -183,6 +192,8 @@ class Estimator:
             "seconds": round(time.perf_counter() - start, 3),
             "device": str(self.device),
             "batch_size": batch_size,
+            "lr": lr,
+            "precision": _training_precision(self.params["precision"]),
             "max_epochs": max_epochs,
             "patience": patience,
             "storage": "sparse" if isinstance(data.x, SparseRows) else "dense",
@@ -221,7 +232,9 @@ class Estimator:
         for rows in row_chunks(mat.shape[0], chunk):
             x = torch.from_numpy(np.ascontiguousarray(dense_rows(mat, rows))).to(self.device)
             args = [torch.as_tensor(c[rows], device=self.device) for c in codes]
-            pieces.append(fn(self.scaler.transform(x), *args).float().cpu().numpy())
+            with numeric_precision(self.params["precision"], self.device):
+                out = fn(self.scaler.transform(x), *args)
+            pieces.append(out.float().cpu().numpy())
         return np.concatenate(pieces, axis=0)
 
     # --------------------------------------------------------------------- save/load
@@ -254,8 +267,14 @@ class Estimator:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "auto"):
-        """Load a model written by :meth:`save`; outputs are identical to the saved model's."""
+    def load(
+        cls, path: str | Path, device: str | torch.device = "auto", precision: str | None = None
+    ):
+        """Load a model written by :meth:`save`; outputs are identical to the saved model's.
+
+        ``precision`` overrides the saved one (e.g. ``"fp32"`` for a model trained with
+        ``"tf32"`` on a GPU and loaded on a CPU).
+        """
         config, weights = read_model_files(path)
         estimators = _estimator_classes()
         name = config.get("estimator")
@@ -267,6 +286,8 @@ class Estimator:
                 "or medl.load."
             )
         params = dict(config["params"])
+        if precision is not None:
+            params["precision"] = precision
         model = estimators[name](**params, device=device)
         model.n_genes = config["n_genes"]
         model.batch_categories = config["batch_categories"]
@@ -290,6 +311,12 @@ class Estimator:
 
 
 # ------------------------------------------------------------------------------ helpers
+def _training_precision(precision: str) -> str:
+    """bf16 applies to outputs only: trained in bf16, the validation reconstruction loss
+    ended 35-60% above float32's (docs/benchmarks.md), so training stays float32."""
+    return "fp32" if precision == "bf16" else precision
+
+
 def read_model_files(path: str | Path) -> tuple[dict, dict]:
     """Read and check a saved model's config and weights; clear errors for bad files."""
     path = Path(path)

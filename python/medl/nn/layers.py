@@ -88,12 +88,14 @@ class _GaussianKL(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, mu: torch.Tensor, rho: torch.Tensor, prior: float) -> torch.Tensor:
-        sigma = F.softplus(rho).add_(1e-5)
-        flat_s, flat_m = sigma.reshape(-1), mu.reshape(-1)
-        quad = (torch.dot(flat_s, flat_s) + torch.dot(flat_m, flat_m)) / (2 * prior**2)
+        with torch.autocast(mu.device.type, enabled=False):  # a sum of millions: float32
+            sigma = F.softplus(rho).add_(1e-5)
+            flat_s, flat_m = sigma.reshape(-1), mu.reshape(-1)
+            quad = (torch.dot(flat_s, flat_s) + torch.dot(flat_m, flat_m)) / (2 * prior**2)
+            kl = mu.numel() * (math.log(prior) - 0.5) - torch.log(sigma).sum() + quad
         ctx.save_for_backward(mu, rho, sigma)
         ctx.prior = prior
-        return mu.numel() * (math.log(prior) - 0.5) - torch.log(sigma).sum() + quad
+        return kl
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
