@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
         adata.obsm["X_medl_fe"] = model.fixed_effects(X)
         adata.obsm["X_medl_re"] = model.random_effects(X, adata.obs[args.batch])
         adata.write_h5ad(os.path.join(args.out, "medl.h5ad"))
+    # every rank waits for rank 0's writing: a gloo group torn down while a peer is still
+    # connected can abort that peer ("terminate called without an active exception")
+    dist.barrier()
     dist.destroy_process_group()
 
 
