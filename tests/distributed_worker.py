@@ -63,5 +63,4 @@ if __name__ == "__main__":
             np.savez(out, fe=model.fixed_effects(data.X),
                      re=model.random_effects(data.X, data.obs["batch"]),
                      val=model.history.filter(like=".val.total").to_numpy())  # fmt: skip
-    torch.distributed.barrier()  # tear down together (see medl.distributed.main)
-    torch.distributed.destroy_process_group()
+    distributed.shutdown()

@@ -6,11 +6,7 @@ import numpy as np
 import pytest
 
 import medl
-from conftest import FIT, SMALL
-
-# Stated tolerance of bf16 outputs, as a fraction of the float32 output's range (measured:
-# see docs/benchmarks.md). bf16 keeps 8 mantissa bits, 0.4% per rounding.
-BF16_OUTPUT_TOL = 0.03
+from conftest import FIT, REDUCED_PRECISION_TOL, SMALL
 
 
 def _outputs(model, X, batch, target):
@@ -31,7 +27,7 @@ def test_bf16_outputs_of_a_trained_model_stay_within_tolerance(small_model, smal
     low = _outputs(bf16, X, batch, "batch1")
     for name, ref in exact.items():
         err = np.abs(low[name] - ref).max() / np.ptp(ref)
-        assert err <= BF16_OUTPUT_TOL, f"{name}: {err:.4f} of the range"
+        assert err <= REDUCED_PRECISION_TOL, f"{name}: {err:.4f} of the range"
         assert err > 0, f"{name}: bf16 changed nothing, so autocast was not applied"
 
 

@@ -131,6 +131,17 @@ def init(backend: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def shutdown() -> None:
+    """End the process group once every rank has arrived (call it last, in every process).
+
+    The barrier makes ranks wait for each other's remaining work (rank 0 writing results):
+    a gloo group torn down while a peer is still connected can abort that peer
+    ("terminate called without an active exception").
+    """
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def fit(model: Any, X: Any, batch: Any = None, labels: Any = None, **fit_kwargs: Any):
     """Fit ``model`` (MEDL, AE or AEC) data-parallel; call it in every process.
 
@@ -177,10 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         adata.obsm["X_medl_fe"] = model.fixed_effects(X)
         adata.obsm["X_medl_re"] = model.random_effects(X, adata.obs[args.batch])
         adata.write_h5ad(os.path.join(args.out, "medl.h5ad"))
-    # every rank waits for rank 0's writing: a gloo group torn down while a peer is still
-    # connected can abort that peer ("terminate called without an active exception")
-    dist.barrier()
-    dist.destroy_process_group()
+    shutdown()
 
 
 if __name__ == "__main__":

@@ -169,7 +169,8 @@ class Estimator:
             for module in self.modules.values():
                 module.init_output(mean, std)
             lr = self.params["lr"] * (batch_size / REFERENCE_BATCH_SIZE if scale_lr else 1.0)
-            with numeric_precision(_training_precision(self.params["precision"]), self.device):
+            precision = _training_precision(self.params["precision"])
+            with numeric_precision(precision, self.device):
                 result = train_fit(
                     self._plans(lr),
                     data,
@@ -193,7 +194,7 @@ class Estimator:
             "device": str(self.device),
             "batch_size": batch_size,
             "lr": lr,
-            "precision": _training_precision(self.params["precision"]),
+            "precision": precision,
             "max_epochs": max_epochs,
             "patience": patience,
             "storage": "sparse" if isinstance(data.x, SparseRows) else "dense",

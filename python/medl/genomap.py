@@ -117,9 +117,17 @@ def gw_objective(interaction: np.ndarray, grid_dist: np.ndarray, transport: np.n
     c2 = np.asarray(grid_dist, dtype=np.float64)
     t = np.asarray(transport, dtype=np.float64)
     p, q = t.sum(1), t.sum(0)
-    f1 = c1 * np.log(c1 + 1e-15) - c1
-    cross = np.sum((c1 @ t @ np.log(c2 + 1e-15).T) * t)
-    return float(p @ f1 @ p + q @ c2 @ q - cross)
+    cross = np.sum((c1 @ t @ _log(c2).T) * t)
+    return float(p @ _kl_f1(c1) @ p + q @ c2 @ q - cross)
+
+
+def _kl_f1(a: np.ndarray) -> np.ndarray:
+    """The source-only part of genomap's KL loss, ``a log a - a``."""
+    return a * _log(a) - a
+
+
+def _log(a: np.ndarray) -> np.ndarray:
+    return np.log(a + 1e-15)  # genomap's guard for zero distances
 
 
 def _assignment_solver(c1: np.ndarray, c2: np.ndarray, max_iter: int, patience: int = 5):
@@ -138,11 +146,12 @@ def _assignment_solver(c1: np.ndarray, c2: np.ndarray, max_iter: int, patience: 
     import ot  # POT, installed with genomap
 
     n = c1.shape[0]
-    rings, place_ring, size = np.unique(c2, axis=0, return_inverse=True, return_counts=True)
+    _, first, place_ring, size = np.unique(
+        c2, axis=0, return_index=True, return_inverse=True, return_counts=True
+    )
     place_ring = place_ring.ravel()
-    reps = np.array([np.flatnonzero(place_ring == k)[0] for k in range(len(rings))])
-    log_rings = np.log(c2[np.ix_(reps, reps)] + 1e-15)  # K x K
-    f_const = (np.sum(c1 * np.log(c1 + 1e-15) - c1) + np.sum(c2)) / n**2
+    log_rings = _log(c2[np.ix_(first, first)])  # K x K, one place standing for each ring
+    f_const = (np.sum(_kl_f1(c1)) + np.sum(c2)) / n**2
     genes, capacity = np.ones(n), size.astype(np.float64)  # integers: the sums match exactly
     # genomap's start, the independent coupling 1/n^2: every gene sees every place alike
     cost = -np.outer(c1.sum(1) / n**2, log_rings @ size)
@@ -166,9 +175,9 @@ def _assignment_solver(c1: np.ndarray, c2: np.ndarray, max_iter: int, patience: 
         ring = ot.emd(genes, capacity, cost - cost.min()).argmax(axis=1)
         if not np.array_equal(np.bincount(ring, minlength=len(size)), size):
             raise RuntimeError("the transport step did not give each gene one place")
+    # genes of each ring onto that ring's places, both in index order (stable sorts)
     transport = np.zeros((n, n))
-    for k in range(len(size)):  # genes of ring k onto its places, both in index order
-        transport[np.flatnonzero(best_ring == k), np.flatnonzero(place_ring == k)] = 1.0 / n
+    transport[np.argsort(best_ring, kind="stable"), np.argsort(place_ring, kind="stable")] = 1 / n
     return transport
 
 
