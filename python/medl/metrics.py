@@ -146,3 +146,72 @@ def _perplexity_weights(sq_dist: np.ndarray, perplexity: float, steps: int = 60)
         hi = np.where(too_flat, hi, beta)
         beta = np.where(np.isinf(hi), beta * 2.0, (lo + hi) / 2.0)
     return w
+
+
+def knn_purity(
+    embedding: Any,
+    labels: Any,
+    n_neighbors: int = 15,
+    max_cells: int | None = 10_000,
+    seed: int = 0,
+) -> float:
+    """Mean share of each cell's ``n_neighbors`` nearest neighbours that carry its label.
+
+    1 means every neighbourhood is pure; with balanced labels, chance is about 1 / levels.
+    High for cell type = biology kept.
+    """
+    emb, lab = _prepare(embedding, labels, max_cells, seed)
+    neigh, _, _ = _neighbour_labels(emb, lab, n_neighbors, None, seed)
+    _, own = np.unique(lab, return_inverse=True)
+    return float((neigh == own[:, None]).mean())
+
+
+# --------------------------------------------------------------------- counterfactuals
+def _shift_matrix(shifts: Any, name: str) -> np.ndarray:
+    arr = np.asarray(shifts, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] < 2:
+        raise ValueError(f"{name} must be groups x genes with at least 2 groups, got {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return arr
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    denom = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / denom) if denom > 0 else 0.0
+
+
+def shift_scores(predicted: Any, observed: Any) -> dict[str, float]:
+    """How well predicted per-group expression shifts match the observed (or true) ones.
+
+    Parameters
+    ----------
+    predicted, observed
+        Groups (cell populations) x genes: each population's mean shift from its own batch
+        to the target batch, predicted by a counterfactual method and observed (or known).
+
+    Returns
+    -------
+    ``r``: Pearson correlation over genes of the shift averaged over populations (the part
+    a global batch-mean shift already captures); ``r_per_group``: the mean over
+    populations of each population's correlation over genes; ``specific_r``/``specific_r2``:
+    correlation (and its square, as scGen reports R^2) over all population x gene entries
+    of the population-specific part, each population's shift minus the mean over
+    populations. A global shift has no population-specific part, so its ``specific_r`` is 0.
+    """
+    pred = _shift_matrix(predicted, "predicted")
+    obs = _shift_matrix(observed, "observed")
+    if pred.shape != obs.shape:
+        raise ValueError(f"predicted {pred.shape} and observed {obs.shape} shapes differ.")
+    spread = pred - pred.mean(0)
+    # a prediction that is the same for every group (up to float rounding) has no specific
+    # part; correlating its rounding noise would give a random r
+    flat = np.abs(spread).max() <= 1e-5 * max(np.abs(pred).max(), 1e-12)
+    specific = 0.0 if flat else _pearson(spread, obs - obs.mean(0))
+    return {
+        "r": _pearson(pred.mean(0), obs.mean(0)),
+        "r_per_group": float(np.mean([_pearson(p, o) for p, o in zip(pred, obs)])),
+        "specific_r": specific,
+        "specific_r2": specific**2 if specific > 0 else 0.0,
+    }
