@@ -131,3 +131,76 @@ class PCA:
 
     def fit_transform(self, X: Any) -> np.ndarray:
         return self.fit(X).transform(X)
+
+
+# ---------------------------------------------------------- counterfactual baselines
+def _targets_and_codes(
+    batch: Any, target: Any, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from .validate import check_labels, check_target
+
+    own = check_labels(batch, n, "batch")
+    known = sorted(set(own.tolist()))
+    dest = np.asarray(known, dtype=object)[check_target(target, n, known)]
+    return own, dest.astype(str), np.asarray(known)
+
+
+def mean_shift_counterfactual(X: Any, batch: Any, target: Any) -> np.ndarray:
+    """Each cell plus the difference between the target batch's and its own batch's mean.
+
+    The trivial counterfactual: one global shift per pair of batches, the same for every
+    cell type. Any model has to beat it on the cell-type-specific part of a batch effect.
+    """
+    mat = check_matrix(X)
+    own, dest, known = _targets_and_codes(batch, target, mat.shape[0])
+    dense = np.asarray(mat.todense() if hasattr(mat, "todense") else mat, dtype=np.float32)
+    means = {b: dense[own == b].mean(0) for b in known}
+    out = dense.copy()
+    for b_own in known:
+        for b_dest in known:
+            rows = (own == b_own) & (dest == b_dest)
+            if rows.any() and b_own != b_dest:
+                out[rows] += means[b_dest] - means[b_own]
+    return out
+
+
+def knn_counterfactual(
+    X: Any,
+    batch: Any,
+    target: Any,
+    n_neighbors: int = 15,
+    embedding: Any = None,
+    n_components: int = 50,
+    seed: int = 0,
+) -> np.ndarray:
+    """Each cell replaced by the mean expression of its nearest cells in the target batch.
+
+    Neighbours are searched in ``embedding`` (cells x dims; by default a PCA of ``X`` with
+    ``n_components`` components). A cell whose target is its own batch gets the mean of its
+    nearest cells of its own batch (itself included), so "own" and "target" outputs are
+    smoothed alike.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    mat = check_matrix(X)
+    n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
+    own, dest, known = _targets_and_codes(batch, target, mat.shape[0])
+    dense = np.asarray(mat.todense() if hasattr(mat, "todense") else mat, dtype=np.float32)
+    if embedding is None:
+        k = min(n_components, *dense.shape) - 1
+        space = _SkPCA(n_components=k, random_state=seed).fit_transform(dense)
+    else:
+        space = np.asarray(embedding, dtype=np.float64)
+        if space.shape[0] != dense.shape[0]:
+            raise ValueError(f"embedding has {space.shape[0]} rows for {dense.shape[0]} cells.")
+    out = np.empty_like(dense)
+    for b in known:
+        rows = np.flatnonzero(dest == b)
+        if not len(rows):
+            continue
+        pool = np.flatnonzero(own == b)
+        k = min(n_neighbors, len(pool))
+        index = NearestNeighbors(n_neighbors=k).fit(space[pool])
+        _, nearest = index.kneighbors(space[rows])
+        out[rows] = dense[pool[nearest]].mean(axis=1)
+    return out
