@@ -29,15 +29,37 @@ def small_model(small_data):
 
 
 @pytest.fixture(scope="session")
+def small_paper_model(small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    return medl.MEDL(**SMALL, variant="paper").fit(X, batch, **FIT)
+
+
+@pytest.fixture(scope="session")
 def cf_data():
     """Strong batch effect, used for the counterfactual and batch-signal properties."""
     return medl.datasets.simulate(n_cells=1500, n_genes=300, n_batches=3, batch_effect=1.0, seed=0)
 
 
 @pytest.fixture(scope="session")
-def cf_model(cf_data):
-    """The configuration the docs recommend for counterfactuals (no latent batch classifier)."""
-    model = medl.MEDL(latent_dim=2, lr=1e-3, seed=0, device="cpu", loss_weights={"re_z": 0.0})
+def mixed_data():
+    """Batch effects with a cell-type-specific part (interaction), as real ones have."""
+    return medl.datasets.simulate(
+        n_cells=1500, n_genes=300, n_batches=3, batch_effect=1.0, interaction=0.5, seed=0
+    )
+
+
+@pytest.fixture(scope="session")
+def cf_model(mixed_data):
+    """The default (variational) model with every default training setting."""
+    return medl.MEDL(seed=0, device="cpu").fit(
+        mixed_data.X, mixed_data.obs["batch"], progress=False
+    )
+
+
+@pytest.fixture(scope="session")
+def cf_paper_model(cf_data):
+    """The paper's model with the paper-era advice for counterfactuals (no latent classifier)."""
+    model = medl.MEDL(variant="paper", lr=1e-3, seed=0, device="cpu", loss_weights={"re_z": 0.0})
     return model.fit(
         cf_data.X, cf_data.obs["batch"], max_epochs=150, patience=20, batch_size=256, progress=False
     )

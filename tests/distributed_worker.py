@@ -56,7 +56,7 @@ if __name__ == "__main__":
             np.savez(out, **grads)
     else:
         data = medl.datasets.simulate(n_cells=400, n_genes=60, n_batches=3, seed=1)
-        model = medl.MEDL(hidden=(64, 16), latent_dim=2, lr=1e-3, device="cpu", seed=0)
+        model = medl.MEDL(hidden=(64, 16), variant="paper", lr=1e-3, device="cpu", seed=0)
         distributed.fit(model, data.X, data.obs["batch"], max_epochs=4, patience=5,
                         batch_size=128)  # fmt: skip
         if torch.distributed.get_rank() == 0:

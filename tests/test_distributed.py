@@ -52,7 +52,7 @@ def test_two_process_fit_tracks_one_process(tmp_path):
     data = medl.datasets.simulate(n_cells=400, n_genes=60, n_batches=3, seed=1)
     torch.set_num_threads(1)
     try:
-        single = medl.MEDL(hidden=(64, 16), latent_dim=2, lr=1e-3, device="cpu", seed=0)
+        single = medl.MEDL(hidden=(64, 16), variant="paper", lr=1e-3, device="cpu", seed=0)
         single.fit(data.X, data.obs["batch"], max_epochs=4, patience=5, batch_size=128,
                    progress=False)  # fmt: skip
     finally:

@@ -54,13 +54,31 @@ def test_per_cell_targets(small_model, small_data):
     np.testing.assert_allclose(mixed[1::2], to2[1::2], rtol=1e-5, atol=1e-5)
 
 
-def test_counterfactual_modes_differ(small_model, small_data):
+def test_counterfactual_modes_differ(small_paper_model, small_model, small_data):
     X, batch = small_data.X, small_data.obs["batch"]
-    full = small_model.counterfactual(X, batch, "batch0", mode="full")
-    dec = small_model.counterfactual(X, batch, "batch0", mode="decoder")
+    full = small_paper_model.counterfactual(X, batch, "batch0", mode="full")
+    dec = small_paper_model.counterfactual(X, batch, "batch0", mode="decoder")
     assert not np.allclose(full, dec)
     with pytest.raises(ValueError, match="mode"):
-        small_model.counterfactual(X, batch, "batch0", mode="both")
+        small_paper_model.counterfactual(X, batch, "batch0", mode="both")
+    # the variational variant decodes its batch-free code: one mode, the paper's are refused
+    mixed = small_model.counterfactual(X, batch, "batch0")
+    np.testing.assert_array_equal(mixed, small_model.counterfactual(X, batch, "batch0", "mixed"))
+    with pytest.raises(ValueError, match="'variational' variant"):
+        small_model.counterfactual(X, batch, "batch0", mode="full")
+
+
+def test_variational_fe_needs_no_batch_and_reconstructs_between_batches(small_model, small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    fe = small_model.fixed_effects(X)  # no batch labels asked
+    assert fe.shape == (X.shape[0], 2)
+    free = small_model.reconstruct_fixed(X)
+    per_batch = [small_model.counterfactual(X, batch, b) for b in batch.cat.categories]
+    # the batch-free profile sits inside the range the batches span, for most entries
+    inside = (free >= np.min(per_batch, 0) - 1e-4) & (free <= np.max(per_batch, 0) + 1e-4)
+    assert inside.mean() > 0.9
+    with pytest.raises(ValueError, match="no adversary"):
+        small_model.adversary_accuracy(X, batch)
 
 
 def test_seed_makes_fit_repeatable(small_data):
@@ -123,14 +141,21 @@ def test_save_load_identity(small_model, small_data, tmp_path):
         medl.AE.load(path)
 
 
-def test_history_has_every_term(small_model):
+def test_history_has_every_term(small_model, small_paper_model):
     cols = set(small_model.history.columns)
+    for net, terms in {
+        "fe": ["recon", "nll", "latent_kl", "kl", "autoencoder", "total"],
+        "re": ["recon", "batch_ce", "batch_acc", "kl", "total"],
+    }.items():
+        for split in ("train", "val"):
+            for term in terms:
+                assert f"{net}.{split}.{term}" in cols
+    cols = set(small_paper_model.history.columns)
     for net, terms in {
         "fe": [
             "recon",
             "adv_ce",
             "adv_acc",
-            "adv_confusion",
             "adversary_ce",
             "autoencoder",
             "total",
@@ -208,3 +233,36 @@ def test_float32_csr_input_is_shared_and_left_unchanged(small_data):
                         shape=(1, 3))  # fmt: skip
     np.testing.assert_array_equal(medl.validate.check_matrix(dup).toarray(), [[3, 0, 0]])
     assert dup.data.tolist() == [1.0, 2.0]
+
+
+def test_paper_variant_is_the_specification():
+    """variant="paper": every setting the spec fixes (medl_spec.md sections 2-4)."""
+    from medl.nn import FixedEffectsNet, RandomEffectsNet
+
+    m = medl.MEDL(variant="paper", device="cpu")
+    assert m.params["latent_dim"] == 2 and m.params["lr"] == 1e-4
+    assert m.params["adversarial_loss"] == "negative_ce" and m.params["fe_monitor"] == "total"
+    assert (m.weights.fe_recon, m.weights.fe_adv, m.weights.re_recon, m.weights.re_z) == (
+        1000.0, 1.0, 110.0, 0.1)  # fmt: skip
+    data = medl.datasets.simulate(n_cells=200, n_genes=30, seed=0)
+    m.fit(data.X, data.obs["batch"], max_epochs=2, progress=False)
+    assert m.fit_info["batch_size"] == 512 and m.fit_info["max_epochs"] == 2
+    assert m.fit_info["min_steps"] == 0
+    assert isinstance(m.modules["fe"], FixedEffectsNet)
+    assert isinstance(m.modules["re"], RandomEffectsNet)
+    auto = medl.MEDL(variant="paper", device="cpu").fit(
+        data.X, data.obs["batch"], patience=1, progress=False
+    )
+    assert auto.fit_info["max_epochs"] == 500
+    with pytest.raises(ValueError, match="variant must be one of"):
+        medl.MEDL(variant="cvae")
+
+
+def test_auto_training_settings_scale_with_the_data():
+    from medl.estimator import auto_batch_size, auto_max_epochs
+
+    assert auto_batch_size(400) == 64 and auto_batch_size(1600) == 128
+    assert auto_batch_size(1_000_000) == 512
+    assert auto_max_epochs(400, 64) == 500 and auto_max_epochs(1_000_000, 512) == 8
+    # never fewer epochs than the minimum number of steps needs
+    assert auto_max_epochs(1_000_000, 512, min_steps=100_000) == 52

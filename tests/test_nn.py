@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -150,3 +152,31 @@ def test_random_effects_net_batch_changes_output():
     assert not torch.allclose(a, b)
     losses = net.train().loss(x, torch.tensor([0, 1, 0, 1, 0]))
     assert set(losses) == {"recon", "batch_ce", "batch_acc", "kl", "total"}
+
+
+def test_mixed_effects_vae_terms_match_their_definitions():
+    import torch.distributions as D
+
+    from medl.nn import MixedEffectsVAE
+
+    torch.manual_seed(0)
+    net = MixedEffectsVAE(12, (8, 4), 3, n_batches=2, n_labels=2, w_latent_kl=2.0)
+    x, codes, labels = torch.rand(16, 12), torch.randint(0, 2, (16,)), torch.randint(0, 2, (16,))
+    net.eval()  # posterior means, no sampling: the terms can be recomputed exactly
+    losses = net.loss(x, codes, labels)
+    mean, logvar = net.posterior(x)
+    q = D.Normal(mean, torch.exp(0.5 * logvar))
+    kl = D.kl_divergence(q, D.Normal(0.0, 1.0)).sum(1).mean()
+    torch.testing.assert_close(losses["latent_kl"], kl)
+    out = net.decode(mean, codes)
+    scale = torch.exp(net.log_scale)
+    nll = -D.Normal(out, scale).log_prob(x).sum(1).mean() - 6 * math.log(2 * math.pi)
+    torch.testing.assert_close(losses["nll"], nll)
+    expected = nll + 2.0 * kl + net.w_kl * net.kl() + net.w_y * losses["y_ce"]
+    torch.testing.assert_close(losses["total"], expected)
+    # the batch-free reconstruction decodes with the batches' average effects
+    avg = net._decode(mean, net.effects.average())
+    torch.testing.assert_close(net.reconstruct(x), avg)
+    net.train()
+    net.loss(x, codes, labels)["total"].backward()
+    assert net.to_logvar.weight.grad.abs().sum() > 0 and net.effects.mu.grad.abs().sum() > 0

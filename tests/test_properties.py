@@ -7,11 +7,13 @@ import pytest
 
 import medl
 from conftest import dense
+from medl import PCA
+from medl.baselines import knn_counterfactual, mean_shift_counterfactual
 from medl.datasets import true_counterfactual
-from medl.metrics import silhouette
+from medl.metrics import batch_entropy, knn_purity, shift_scores, silhouette
 
 
-def _cf_errors(model, data, mode):
+def _cf_errors(model, data, mode=None):
     X, batch = data.X, data.obs["batch"]
     own_batch = np.asarray(batch.astype(str))
     own = model.reconstruct_random(X, batch)
@@ -35,16 +37,72 @@ def _cf_errors(model, data, mode):
     return np.mean(errors, axis=0), float(np.mean(shift_corr))
 
 
-def test_counterfactual_moves_cells_toward_target_batch(cf_model, cf_data):
-    (cf, own, unchanged), corr = _cf_errors(cf_model, cf_data, "full")
+@pytest.mark.parametrize(("fixture", "data"), [("cf_model", "mixed_data"),
+                                                ("cf_paper_model", "cf_data")])  # fmt: skip
+def test_counterfactual_moves_cells_toward_target_batch(fixture, data, request):
+    model, data = request.getfixturevalue(fixture), request.getfixturevalue(data)
+    (cf, own, unchanged), corr = _cf_errors(model, data)
     assert cf < unchanged  # better than leaving the cell as it is
     assert cf < own  # better than denoising the cell in its own batch
     assert corr > 0.7  # the predicted per-gene shift follows the true one
 
 
-def test_full_mode_beats_decoder_mode(cf_model, cf_data):
-    full, _ = _cf_errors(cf_model, cf_data, "full")
-    decoder, _ = _cf_errors(cf_model, cf_data, "decoder")
+def test_default_counterfactual_carries_the_cell_type_specific_effect(cf_model, mixed_data):
+    """Against the truth: beats the kNN matcher and the global shift; type-specific r >= 0.8."""
+    X, batch = mixed_data.X, mixed_data.obs["batch"]
+    own_batch = batch.astype(str).to_numpy()
+    types = mixed_data.obs["cell_type"].astype(str).to_numpy()
+    pcs = PCA(latent_dim=50).fit_transform(X)
+    own = {
+        "medl": cf_model.reconstruct_random(X, batch),
+        "knn": knn_counterfactual(X, batch, batch, embedding=pcs),
+        "shift": dense(X),
+    }
+    truth_own = true_counterfactual(mixed_data, own_batch)
+    errors = {k: [] for k in own}
+    specific = []
+    for target in batch.cat.categories:
+        moved = own_batch != target
+        truth = true_counterfactual(mixed_data, target)
+        cfs = {"medl": cf_model.counterfactual(X, batch, target),
+               "knn": knn_counterfactual(X, batch, target, embedding=pcs),
+               "shift": mean_shift_counterfactual(X, batch, target)}  # fmt: skip
+        for k, cf in cfs.items():
+            errors[k].append(np.mean((cf - truth)[moved] ** 2))
+        shift = cfs["medl"] - own["medl"]
+        levels = np.unique(types)
+        pred = np.stack([shift[moved & (types == t)].mean(0) for t in levels])
+        true = np.stack([(truth - truth_own)[moved & (types == t)].mean(0) for t in levels])
+        specific.append(shift_scores(pred, true)["specific_r"])
+    mse = {k: np.mean(v) for k, v in errors.items()}
+    assert mse["medl"] < mse["knn"] and mse["medl"] < mse["shift"], mse
+    assert np.mean(specific) >= 0.8, specific
+
+
+def test_default_latents_mix_batches_keep_biology_and_separate_effects(cf_model, mixed_data):
+    """FE: batches mixed (kNN entropy) and cell types kept (kNN purity) next to PCA; RE stays
+    batch-specific."""
+    X, batch, types = mixed_data.X, mixed_data.obs["batch"], mixed_data.obs["cell_type"]
+    pcs = PCA(latent_dim=10).fit_transform(X)
+    fe, re = cf_model.fixed_effects(X), cf_model.random_effects(X, batch)
+    assert batch_entropy(pcs, batch) < 0.3  # the batch effect splits the uncorrected space
+    assert batch_entropy(fe, batch) > 0.8
+    assert knn_purity(fe, types) >= 0.95 * knn_purity(pcs, types)
+    assert silhouette(re, batch) > silhouette(fe, batch) + 0.1
+
+
+def test_defaults_train_on_a_few_hundred_cells():
+    """500 cells, 3 batches, no settings: enough optimizer steps to learn cell types."""
+    data = medl.datasets.simulate(n_cells=500, n_genes=200, n_batches=3, seed=3)
+    model = medl.MEDL(seed=0, device="cpu").fit(data.X, data.obs["batch"], progress=False)
+    steps = model.fit_info["epochs"] * -(-model.fit_info["n_train"] // model.fit_info["batch_size"])
+    assert model.fit_info["batch_size"] == 64 and steps >= 1000
+    assert knn_purity(model.fixed_effects(data.X), data.obs["cell_type"]) >= 0.9
+
+
+def test_paper_variant_full_mode_beats_decoder_mode(cf_paper_model, cf_data):
+    full, _ = _cf_errors(cf_paper_model, cf_data, "full")
+    decoder, _ = _cf_errors(cf_paper_model, cf_data, "decoder")
     assert full[0] < decoder[0]
 
 
@@ -56,7 +114,10 @@ def mixing():
     settings = {"latent_dim": 2, "lr": 1e-3, "seed": 0, "device": "cpu"}
     fit = {"max_epochs": 100, "patience": 20, "batch_size": 256, "progress": False}
     ae = medl.AE(**settings).fit(X, **fit)
-    model = medl.MEDL(**settings).fit(X, batch, **fit)
+    # the paper's RE latent (deterministic, pulled towards batch); its adversary as medl's
+    model = medl.MEDL(
+        **settings, variant="paper", adversarial_loss="confusion", fe_monitor="autoencoder"
+    ).fit(X, batch, **fit)
     return data, ae.transform(X), model.fixed_effects(X), model.random_effects(X, batch)
 
 
@@ -72,7 +133,7 @@ def test_fixed_effects_latent_is_less_batch_structured_than_ae(mixing):
 def test_random_effects_latent_classifier_learns_batch():
     data = medl.datasets.simulate(n_cells=1500, n_genes=300, batch_effect=2.0, seed=0)
     X, batch = data.X, data.obs["batch"]
-    model = medl.MEDL(latent_dim=2, lr=1e-3, seed=0, device="cpu").fit(
+    model = medl.MEDL(variant="paper", lr=1e-3, seed=0, device="cpu").fit(
         X, batch, max_epochs=100, patience=20, batch_size=256, progress=False
     )
     accuracy = np.mean(model.predict_batch(X, batch).argmax(1) == batch.cat.codes.to_numpy())

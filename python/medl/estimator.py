@@ -47,7 +47,7 @@ from .validate import (
 FORMAT_NAME = "medl-model"
 #: the batch size the presets' learning rates were tuned on (``fit(scale_lr=True)``)
 REFERENCE_BATCH_SIZE = 512
-FORMAT_VERSION = 2  # 2: per-batch RE posteriors in one table (nn.layers.BatchEffects)
+FORMAT_VERSION = 3  # 3: MEDL variants (variational RE latent); 2: one RE posterior table
 CONFIG_FILE = "medl.json"
 WEIGHTS_FILE = "weights.pt"
 
@@ -117,14 +117,15 @@ class Estimator:
         batch: Any = None,
         labels: Any = None,
         validation: float | Sequence = 0.2,
-        max_epochs: int = 500,
+        max_epochs: int | None = 500,
         patience: int = 30,
-        batch_size: int = 512,
+        batch_size: int | None = 512,
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
         storage: Storage = "auto",
         scale_lr: bool = False,
         comm: Communicator = SINGLE,
+        min_steps: int = 0,
     ):
         # Everything is checked before anything is changed or trained.
         mat = check_matrix(X)
@@ -139,9 +140,12 @@ class Estimator:
             strings = check_labels(labels, n, "labels")
             label_cats = categories_of(labels, strings, "labels", minimum=2)
             label_codes = encode(strings, label_cats, "labels")
-        max_epochs = check_positive_int(max_epochs, "max_epochs")
+        if max_epochs is not None:
+            max_epochs = check_positive_int(max_epochs, "max_epochs")
         patience = check_positive_int(patience, "patience")
-        batch_size = check_positive_int(batch_size, "batch_size")
+        if batch_size is not None:
+            batch_size = check_positive_int(batch_size, "batch_size")
+        min_steps = check_int(min_steps, "min_steps")
         if not isinstance(scale_lr, bool):
             raise ValueError(f"scale_lr must be True or False, got {scale_lr!r}.")
         if feature_names is not None and len(feature_names) != mat.shape[1]:
@@ -151,6 +155,8 @@ class Estimator:
         choose_storage(mat, storage)
         strata = _strata(batch_codes, label_codes)
         train_idx, val_idx = split_validation(n, validation, strata, self.params["seed"])
+        batch_size = batch_size or auto_batch_size(len(train_idx))
+        max_epochs = max_epochs or auto_max_epochs(len(train_idx), batch_size, min_steps)
 
         self.n_genes = mat.shape[1]
         self.batch_categories, self.label_categories = batch_cats, label_cats
@@ -182,6 +188,7 @@ class Estimator:
                     seed=self.params["seed"],
                     progress=progress,
                     comm=comm,
+                    min_steps=min_steps,
                 )
         self.history = result.history
         self.fit_info = {
@@ -197,6 +204,7 @@ class Estimator:
             "precision": precision,
             "max_epochs": max_epochs,
             "patience": patience,
+            "min_steps": min_steps,
             "storage": "sparse" if isinstance(data.x, SparseRows) else "dense",
         }
         return self
@@ -312,6 +320,27 @@ class Estimator:
 
 
 # ------------------------------------------------------------------------------ helpers
+def auto_batch_size(n_train: int) -> int:
+    """About 16 minibatches per epoch, as a power of two between 64 and 512.
+
+    A fixed 512 gives data of a few hundred cells one optimizer step per epoch, and early
+    stopping then ends training before the model has learnt (docs/method.md).
+    """
+    size = 2 ** round(np.log2(max(n_train, 1) / 16))
+    return int(min(512, max(64, size)))
+
+
+def auto_max_epochs(n_train: int, batch_size: int, min_steps: int = 0) -> int:
+    """An epoch budget that scales inversely with the data, as scvi-tools' rule does.
+
+    ``min(500, 8e6 / cells)`` epochs (500 up to 16,000 cells, 8 at a million), but never
+    fewer than needed for ``min_steps`` optimizer steps.
+    """
+    steps_per_epoch = max(1, -(-n_train // batch_size))
+    budget = min(500, max(1, round(8e6 / max(n_train, 1))))
+    return int(max(budget, -(-min_steps // steps_per_epoch)))
+
+
 def _training_precision(precision: str) -> str:
     """bf16 applies to outputs only: trained in bf16, the validation reconstruction loss
     ended 35-60% above float32's (docs/benchmarks.md), so training stays float32."""

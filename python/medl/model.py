@@ -10,13 +10,12 @@ import torch
 
 from .device import Storage
 from .estimator import Estimator
-from .nn import FixedEffectsNet, RandomEffectsNet
+from .nn import FixedEffectsNet, MixedEffectsVAE, RandomEffectsNet
 from .train import AdversarialPlan, Plan
 from .validate import check_target
+from .variants import DEFAULT_VARIANT, pick, variant_settings
 
-CounterfactualMode = Literal["decoder", "full"]
-#: Chosen by measurement on ``medl.datasets.simulate`` (see docs/counterfactuals.md).
-DEFAULT_COUNTERFACTUAL_MODE: CounterfactualMode = "full"
+CounterfactualMode = Literal["mixed", "decoder", "full"]
 
 
 class MEDL(Estimator):
@@ -30,8 +29,15 @@ class MEDL(Estimator):
 
     Parameters
     ----------
+    variant
+        ``"variational"`` (default): medl's design, with a variational random-effects latent
+        whose KL bottleneck makes counterfactuals carry the target batch's effect, and
+        training settings sized to the data. ``"paper"``: the published model exactly as
+        specified. Every other argument left at ``None`` takes the variant's value
+        (``medl.variants.VARIANTS``); docs/method.md gives each difference and its measured
+        gain.
     latent_dim
-        Size of both latent spaces (2 in the paper, 50 in the authors' later code).
+        Size of both latent spaces (variational 10, paper 2).
     hidden
         Hidden layer widths of the encoders (decoders mirror them).
     preset
@@ -40,7 +46,7 @@ class MEDL(Estimator):
     loss_weights
         Overrides of single weights, e.g. ``{"fe_adv": 2.0}``; see :class:`medl.LossWeights`.
     lr
-        Adam learning rate of every optimizer.
+        Adam learning rate of every optimizer (variational 1e-3, paper 1e-4).
     scaling
         ``"global"`` min-max (the paper's) or ``"gene"`` (per-gene) scaling to [0, 1].
     device
@@ -59,12 +65,12 @@ class MEDL(Estimator):
         ``"all"`` (the paper's): the FE adversary reads every encoder activation;
         ``"latent"``: only the latent code.
     adversarial_loss
-        ``"confusion"`` (default: ``+ w_adv * CE(uniform, adversary)``, pushes the adversary's
+        ``"confusion"`` (variational: ``+ w_adv * CE(uniform, adversary)``, pushes the adversary's
         prediction towards uniform) or ``"negative_ce"`` (the paper's ``- w_adv * CE``, which
         the encoder can satisfy by making the adversary confidently wrong, so batch stays
         readable; see docs/method.md for the measurements).
     fe_monitor
-        FE early stopping on the validation ``"autoencoder"`` loss (default: reconstruction
+        FE early stopping on the validation ``"autoencoder"`` loss (variational: reconstruction
         [+ cell-type CE], everything but the adversarial term) or on the ``"total"`` (the
         paper's). The adversarial term is smallest before the adversary has learnt anything,
         so the total tends to restore the first epochs' weights.
@@ -72,7 +78,7 @@ class MEDL(Estimator):
     Examples
     --------
     >>> adata = medl.datasets.simulate()
-    >>> m = medl.MEDL(latent_dim=2).fit(adata.X, adata.obs["batch"], max_epochs=50)
+    >>> m = medl.MEDL().fit(adata.X, adata.obs["batch"])
     >>> fe = m.fixed_effects(adata.X)
     >>> cf = m.counterfactual(adata.X, adata.obs["batch"], target="batch1")
     """
@@ -81,11 +87,11 @@ class MEDL(Estimator):
 
     def __init__(
         self,
-        latent_dim: int = 2,
+        latent_dim: int | None = None,
         hidden: Sequence[int] = (512, 132),
         preset: str | None = None,
         loss_weights: dict[str, float] | None = None,
-        lr: float = 1e-4,
+        lr: float | None = None,
         scaling: str = "global",
         device: str | torch.device = "auto",
         seed: int = 0,
@@ -94,12 +100,19 @@ class MEDL(Estimator):
         re_post_loc_init_scale: float = 0.1,
         re_post_scale_init: float = 0.01,
         adversary_input: str = "all",
-        fe_monitor: str = "autoencoder",
-        adversarial_loss: str = "confusion",
+        fe_monitor: str | None = None,
+        adversarial_loss: str | None = None,
+        variant: str = DEFAULT_VARIANT,
     ) -> None:
-        super().__init__(
-            latent_dim, hidden, preset, loss_weights, lr, scaling, device, seed, precision
-        )
+        settings = variant_settings(variant)
+        latent_dim = pick(latent_dim, variant, "latent_dim")
+        lr = pick(lr, variant, "lr")
+        fe_monitor = pick(fe_monitor, variant, "fe_monitor")
+        adversarial_loss = pick(adversarial_loss, variant, "adversarial_loss")
+        weights = {**settings["loss_weights"], **(loss_weights or {})}
+        super().__init__(latent_dim, hidden, preset, weights, lr, scaling, device, seed, precision)
+        # saved as given, so that a loaded model rebuilds with the same variant defaults
+        self.params["loss_weights"] = dict(loss_weights or {})
         if adversary_input not in ("all", "latent"):
             raise ValueError(f"adversary_input must be 'all' or 'latent', got {adversary_input!r}.")
         if fe_monitor not in ("autoencoder", "total"):
@@ -109,6 +122,7 @@ class MEDL(Estimator):
                 f"adversarial_loss must be 'negative_ce' or 'confusion', got {adversarial_loss!r}."
             )
         self.params.update(
+            variant=variant,
             adversarial_loss=adversarial_loss,
             adversary_input=adversary_input,
             fe_monitor=fe_monitor,
@@ -123,13 +137,14 @@ class MEDL(Estimator):
         batch: Any,
         labels: Any = None,
         validation: float | Sequence = 0.2,
-        max_epochs: int = 500,
+        max_epochs: int | None = None,
         patience: int = 30,
-        batch_size: int = 512,
+        batch_size: int | None = None,
         progress: bool = True,
         feature_names: Sequence[str] | None = None,
         storage: Storage = "auto",
         scale_lr: bool = False,
+        min_steps: int | None = None,
     ) -> MEDL:
         """Fit both subnetworks.
 
@@ -145,10 +160,16 @@ class MEDL(Estimator):
             Fraction of cells held out for early stopping (stratified by batch x label), a
             boolean mask, or validation indices. 0 trains ``max_epochs`` without stopping.
         max_epochs, patience
-            Epoch budget and early-stopping patience on each subnetwork's validation loss;
-            each subnetwork gets its best weights back.
+            Epoch budget and early-stopping patience (epochs) on each subnetwork's
+            validation loss; each subnetwork gets its best weights back. ``None``: the
+            variant's (paper 500; variational ``min(500, 8e6 / cells)``, at least
+            ``min_steps`` steps).
         batch_size
-            Cells per minibatch.
+            Cells per minibatch. ``None``: the variant's (paper 512; variational about 16
+            minibatches per epoch, a power of two from 64 to 512).
+        min_steps
+            Early stopping may not end training before this many optimizer steps
+            (``None``: the variant's, variational 1,000, paper 0).
         progress
             Show a tqdm progress bar with the current losses.
         feature_names
@@ -166,9 +187,11 @@ class MEDL(Estimator):
         -------
         The fitted model (``self``).
         """
+        variant = self.params["variant"]
         return self._fit(
-            X, batch, labels, validation, max_epochs, patience, batch_size, progress,
-            feature_names, storage, scale_lr,
+            X, batch, labels, validation, pick(max_epochs, variant, "max_epochs"), patience,
+            pick(batch_size, variant, "batch_size"), progress, feature_names, storage, scale_lr,
+            min_steps=pick(min_steps, variant, "min_steps"),
         )  # fmt: skip
 
     def _build(self) -> dict[str, torch.nn.Module]:
@@ -176,18 +199,26 @@ class MEDL(Estimator):
         n_labels = len(self.label_categories) if self.label_categories else 0
         n_batches = len(self.batch_categories)
         fec = n_labels > 0
-        fe = FixedEffectsNet(
-            self.n_genes,
-            p["hidden"],
-            p["latent_dim"],
-            n_batches,
-            n_labels=n_labels,
-            w_recon=w.fec_recon if fec else w.fe_recon,
-            w_adv=w.fec_adv if fec else w.fe_adv,
-            w_y=w.fec_y,
-            adversary_input=p["adversary_input"],
-            adversarial_loss=p["adversarial_loss"],
-        )
+        if p["variant"] == "variational":
+            fe = MixedEffectsVAE(
+                self.n_genes, p["hidden"], p["latent_dim"], n_batches, n_labels=n_labels,
+                w_latent_kl=w.fe_latent_kl, w_kl=w.re_kl, w_y=w.fec_y,
+                prior_scale=p["re_prior_scale"], post_loc_init_scale=p["re_post_loc_init_scale"],
+                post_scale_init=p["re_post_scale_init"],
+            )  # fmt: skip
+        else:
+            fe = FixedEffectsNet(
+                self.n_genes,
+                p["hidden"],
+                p["latent_dim"],
+                n_batches,
+                n_labels=n_labels,
+                w_recon=w.fec_recon if fec else w.fe_recon,
+                w_adv=w.fec_adv if fec else w.fe_adv,
+                w_y=w.fec_y,
+                adversary_input=p["adversary_input"],
+                adversarial_loss=p["adversarial_loss"],
+            )
         re = RandomEffectsNet(
             self.n_genes,
             p["hidden"],
@@ -203,7 +234,10 @@ class MEDL(Estimator):
         return {"fe": fe, "re": re}
 
     def _plans(self, lr: float) -> list[Plan]:
-        fe = AdversarialPlan("fe", self.modules["fe"], lr, monitor=self.params["fe_monitor"])
+        if isinstance(self.modules["fe"], MixedEffectsVAE):
+            fe = Plan("fe", self.modules["fe"], lr)
+        else:
+            fe = AdversarialPlan("fe", self.modules["fe"], lr, monitor=self.params["fe_monitor"])
         return [fe, Plan("re", self.modules["re"], lr)]
 
     # ------------------------------------------------------------------------ outputs
@@ -222,7 +256,7 @@ class MEDL(Estimator):
         return self._map(mat, self.modules["re"].encode, self._codes(batch, mat.shape[0]))
 
     def reconstruct_random(self, X: Any, batch: Any) -> np.ndarray:
-        """RE reconstruction with each cell's own batch (counterfactual to itself)."""
+        """Reconstruction with each cell's own batch (its counterfactual to itself)."""
         return self.counterfactual(X, batch, target=batch)
 
     def counterfactual(
@@ -239,17 +273,31 @@ class MEDL(Estimator):
         target
             One batch for every cell, or one target per cell.
         mode
-            ``"full"`` (default; the reference implementation's choice): the target batch is
-            given to encoder and decoder. ``"decoder"``: encode with the cell's own batch,
-            decode with the target batch. ``"full"`` recovered the simulated truth better in
-            every setting measured (docs/counterfactuals.md).
+            ``"mixed"`` (the variational variant's, its only mode): the cell's batch-free
+            FE code decoded with the target batch's random effects. Paper variant, through
+            the RE subnetwork: ``"full"`` (default; the reference implementation's): the
+            target batch goes to encoder and decoder; ``"decoder"``: encode with the cell's
+            own batch, decode with the target's (docs/counterfactuals.md).
         """
-        mode = mode or DEFAULT_COUNTERFACTUAL_MODE
-        if mode not in ("decoder", "full"):
-            raise ValueError(f"mode must be 'decoder' or 'full', got {mode!r}.")
+        self._check_fitted()
+        mixed = isinstance(self.modules["fe"], MixedEffectsVAE)
+        mode = mode or variant_settings(self.params["variant"])["counterfactual_mode"]
+        allowed = ("mixed",) if mixed else ("decoder", "full")
+        if mode not in allowed:
+            raise ValueError(
+                f"mode must be one of {allowed} for the {self.params['variant']!r} variant, "
+                f"got {mode!r}."
+            )
         mat = self._input(X)
         own = self._codes(batch, mat.shape[0])
         dest = check_target(target, mat.shape[0], self.batch_categories)
+        if mixed:
+            fe = self.modules["fe"]
+
+            def decode(x: torch.Tensor, _: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
+                return self.scaler.inverse(fe.decode(fe.encode(x), dest_c))
+
+            return self._map(mat, decode, own, dest)
         re = self.modules["re"]
 
         def run(x: torch.Tensor, own_c: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
@@ -272,6 +320,11 @@ class MEDL(Estimator):
         """How well the FE adversary predicts the batch from the FE encoder (chance ~ 1/B)."""
         mat = self._input(X)
         fe = self.modules["fe"]
+        if not isinstance(fe, FixedEffectsNet):
+            raise ValueError(
+                "The variational variant's FE subnetwork has no adversary (its latent is kept "
+                "batch-free by a KL bottleneck); adversary_accuracy needs variant='paper'."
+            )
         codes = self._codes(batch, mat.shape[0])
         pred = self._map(mat, lambda x: fe.adversary_logits(fe.encoder(x)).argmax(1))
         return float(np.mean(pred == codes))

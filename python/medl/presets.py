@@ -10,8 +10,9 @@ class LossWeights:
     """Weights of every loss term.
 
     ``ae_*`` are used by the AE/AEC baselines, ``fe_*`` by the fixed-effects subnetwork
-    (``fe_y`` only when cell-type labels are given: FEC), ``re_*`` by the random-effects
-    subnetwork.
+    (``fec_*`` when cell-type labels are given: FEC), ``re_*`` by the random-effects
+    subnetwork. ``fe_latent_kl`` weighs the latent KL of the variational variant's
+    mixed-effects VAE (which also uses ``re_kl`` for its per-batch layers and ``fec_y``).
     """
 
     ae_recon: float = 1.0
@@ -25,6 +26,7 @@ class LossWeights:
     re_recon: float = 110.0
     re_z: float = 0.1
     re_kl: float = 1e-5
+    fe_latent_kl: float = 8.0
 
     def update(self, overrides: dict[str, float] | None) -> LossWeights:
         if not overrides:

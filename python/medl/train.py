@@ -148,14 +148,16 @@ class EarlyStopping:
     wait: int = 0
     best_state: dict | None = None
     stopped: bool = False
+    #: no stop before this many optimizer steps: small data give few steps per epoch
+    min_steps: int = 0
 
-    def update(self, value: float, epoch: int, module: nn.Module) -> None:
+    def update(self, value: float, epoch: int, module: nn.Module, steps: int = 0) -> None:
         if value < self.best:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         else:
             self.wait += 1
-            self.stopped = self.wait >= self.patience
+            self.stopped = self.wait >= self.patience and steps >= self.min_steps
 
 
 @dataclass
@@ -212,6 +214,7 @@ def fit(
     progress: bool = True,
     eval_chunk: int = 8192,
     comm: Communicator = SINGLE,
+    min_steps: int = 0,
 ) -> TrainResult:
     """Train every plan on the same minibatches until each one stops early or max_epochs.
 
@@ -225,7 +228,8 @@ def fit(
     train_t = torch.as_tensor(train_idx, device=device)
     val_t = torch.as_tensor(val_idx, device=device)
     generator = torch.Generator().manual_seed(seed)
-    stoppers = {p.name: EarlyStopping(patience) for p in plans}
+    stoppers = {p.name: EarlyStopping(patience, min_steps=min_steps) for p in plans}
+    steps = 0
     rows: list[dict[str, float]] = []
     for p in plans:
         p.module.train()
@@ -245,6 +249,7 @@ def fit(
             for p in active:
                 _accumulate(sums[p.name], p.step(*batch, n_global=len(idx)), len(local))
             seen += len(idx)
+            steps += 1
         row: dict[str, float] = {"epoch": epoch}
         for p in active:
             means = _means(sums[p.name], seen, comm)
@@ -252,7 +257,7 @@ def fit(
             if len(val_t):
                 val = evaluate(p, data, val_t, eval_chunk, comm)
                 row.update({f"{p.name}.val.{k}": v for k, v in val.items()})
-                stoppers[p.name].update(val[p.monitor], epoch, p.module)
+                stoppers[p.name].update(val[p.monitor], epoch, p.module, steps)
         rows.append(row)
         bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k.endswith("total")})
 

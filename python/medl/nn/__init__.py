@@ -2,6 +2,7 @@
 
 from .autoencoder import TiedAutoencoder
 from .fixed import FixedEffectsNet
+from .mixed import MixedEffectsVAE
 from .random import RandomEffectsNet
 
-__all__ = ["FixedEffectsNet", "RandomEffectsNet", "TiedAutoencoder"]
+__all__ = ["FixedEffectsNet", "MixedEffectsVAE", "RandomEffectsNet", "TiedAutoencoder"]

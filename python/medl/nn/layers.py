@@ -158,6 +158,15 @@ class BatchEffects(nn.Module):
         parts = rows.split(self.splits, dim=1)
         return list(zip(parts[0::2], parts[1::2]))
 
+    def average(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(gamma, beta) of each layer at the mean of the batches' posterior means (1 row).
+
+        Decoding with these gives a cell "averaged over the batches seen": the batch-free
+        profile of the mixed-effects decoder.
+        """
+        parts = self.mu.mean(0, keepdim=True).split(self.splits, dim=1)
+        return list(zip(parts[0::2], parts[1::2]))
+
     def kl(self) -> torch.Tensor:
         """KL(q || p) summed within each layer, averaged over the gamma and beta layers."""
         return gaussian_kl(self.mu, self.rho, self.prior_scale) / len(self.splits)
