@@ -12,13 +12,14 @@ PKG_VER  := $(shell sed -n 's/^Version: //p' R/medlR/DESCRIPTION)
 OUT      ?= demo_out
 
 .PHONY: help setup setup-system setup-python setup-r lint test test-python test-r check-r \
-        demo vignette reproduce bench clean
+        demo vignette reproduce bench compare clean
 
 help:
 	@echo "make test   - install everything, lint, Python tests (incl. rpy2), testthat, R CMD check"
 	@echo "make demo   - install everything, demo on simulated data + vignette into $(OUT)/"
 	@echo "make bench  - seconds/epoch, cells/s, peak memory of FE, RE, full (BENCH_ARGS=...)"
 	@echo "make reproduce - cross-validated results on simulated + shared data -> docs/results.md"
+	@echo "make compare - MEDL vs Harmony, scVI, scANVI, Scanorama, kNN/shift -> docs/comparison.md"
 
 setup: setup-system setup-python setup-r
 
@@ -71,6 +72,11 @@ bench: setup-python
 reproduce: setup-python
 	$(PY) bench/reproduce.py --data $(SHARED)/data --out docs $(REPRODUCE_ARGS)
 
+# MEDL next to the peers on the same data, in one run (about an hour on 2 CPU cores; the
+# peers' environment bench/.peers-venv is built on first use). COMPARE_ARGS=--quick: minutes.
+compare: setup-python
+	$(PY) bench/compare.py --data $(SHARED)/data --out docs $(COMPARE_ARGS)
+
 demo: setup-r
 	$(VENV)/bin/medl demo --out $(OUT)
 	$(MAKE) vignette
@@ -81,4 +87,4 @@ vignette: setup-r
 	@echo "vignette: $(OUT)/medlR.html"
 
 clean:
-	rm -rf $(VENV) $(OUT) build .pytest_cache
+	rm -rf $(VENV) $(OUT) build .pytest_cache bench/.peers-venv

@@ -77,7 +77,8 @@ def simulated(confounding: float, seed: int = 0) -> ad.AnnData:
     return data
 
 
-def kang(path: Path, n_genes: int) -> ad.AnnData:
+def kang(path: Path, n_genes: int, keep_genes: list[str] = ISGS) -> ad.AnnData:
+    """Kang PBMCs: log-normalised, marker-based cell types, HVGs plus ``keep_genes``."""
     raw = ad.read_h5ad(path)
     full = medl.pp.preprocess(raw, n_top_genes=None)
     scores = []
@@ -86,7 +87,7 @@ def kang(path: Path, n_genes: int) -> ad.AnnData:
         scores.append(full.obs.pop(name).to_numpy())
     full.obs["cell_type"] = pd.Categorical(np.array(list(MARKERS))[np.argmax(scores, axis=0)])
     sc.pp.highly_variable_genes(full, n_top_genes=n_genes, flavor="seurat")
-    keep = full.var["highly_variable"].to_numpy() | full.var_names.isin(ISGS)
+    keep = full.var["highly_variable"].to_numpy() | full.var_names.isin(keep_genes)
     return full[:, keep].copy()
 
 
