@@ -9,7 +9,9 @@
 #'
 #' @param object A Seurat object, a SingleCellExperiment, or a features x cells matrix.
 #' @param ... Passed to the Python \code{medl.MEDL()} or its \code{fit()} by name, e.g.
-#'   \code{max_epochs = 100}, \code{preset = "amlh"}, \code{loss_weights = list(re_z = 0)}.
+#'   \code{variant = "paper"} (the published model exactly as specified; the default
+#'   \code{"variational"} is medl's measured improvement), \code{max_epochs = 100},
+#'   \code{preset = "amlh"}, \code{loss_weights = list(fe_latent_kl = 4)}.
 #' @return See the methods.
 #' @export
 RunMEDL <- function(object, ...) {
@@ -28,7 +30,8 @@ RunMEDL <- function(object, ...) {
 #' @param assay Assay to use (default: the default assay); its \code{data} must be
 #'   log-normalised (\code{NormalizeData}).
 #' @param features Features to use (default: the assay's variable features).
-#' @param latent.dim Size of the FE and RE latent spaces.
+#' @param latent.dim Size of the FE and RE latent spaces (\code{NULL}: the variant's,
+#'   10 for the default \code{variant = "variational"}, 2 for \code{variant = "paper"}).
 #' @param counterfactual Batches to project every cell to.
 #' @param fe.reconstruction Also add the batch-free FE reconstruction as an assay.
 #' @param reduction.name Prefix of the reduction names.
@@ -40,7 +43,7 @@ RunMEDL <- function(object, ...) {
 #'   pass a path to keep it beyond the R session).
 #' @export
 RunMEDL.Seurat <- function(object, batch, labels = NULL, assay = NULL, features = NULL,
-                           latent.dim = 2, counterfactual = NULL, fe.reconstruction = FALSE,
+                           latent.dim = NULL, counterfactual = NULL, fe.reconstruction = FALSE,
                            reduction.name = "medl", seed = 42, device = "auto",
                            verbose = TRUE, overwrite = FALSE, model.dir = NULL, ...) {
   assay <- .seurat_assay(object, assay)
@@ -89,7 +92,7 @@ RunMEDL.Seurat <- function(object, batch, labels = NULL, assay = NULL, features 
 #'   \code{features} defaults to all rows.
 #' @export
 RunMEDL.SingleCellExperiment <- function(object, batch, labels = NULL, assay = "logcounts",
-                                         features = NULL, latent.dim = 2,
+                                         features = NULL, latent.dim = NULL,
                                          counterfactual = NULL, fe.reconstruction = FALSE,
                                          reduction.name = "MEDL", seed = 42, device = "auto",
                                          verbose = TRUE, overwrite = FALSE,
@@ -145,7 +148,7 @@ RunMEDL.SingleCellExperiment <- function(object, batch, labels = NULL, assay = "
 #'   and \code{re} (cells x latent.dim), \code{counterfactual} (a named list of features x
 #'   cells matrices), \code{fe.reconstruction} (or \code{NULL}) and \code{model.dir}.
 #' @export
-RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, latent.dim = 2,
+RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, latent.dim = NULL,
                             counterfactual = NULL, fe.reconstruction = FALSE, seed = 42,
                             device = "auto", verbose = TRUE, model.dir = NULL, ...) {
   if (!(is.matrix(object) || inherits(object, "Matrix") || is.data.frame(object))) {

@@ -6,14 +6,15 @@
 #'
 #' @param object A Seurat object on which \code{RunMEDL} was run.
 #' @param target Batches to project the cells to.
-#' @param mode \code{"full"} (default) or \code{"decoder"}; see the Python
-#'   \code{MEDL.counterfactual}.
+#' @param mode \code{NULL} (default): the model's own mode, \code{"mixed"} for the default
+#'   variant; \code{"full"} or \code{"decoder"} for \code{variant = "paper"}. See the
+#'   Python \code{MEDL.counterfactual}.
 #' @param assay The assay holding the log-normalised data (default: the one \code{RunMEDL}
 #'   used).
 #' @param overwrite Replace existing assays of the same names.
 #' @return The object with the new assays.
 #' @export
-MEDLCounterfactual <- function(object, target, mode = "full", assay = NULL,
+MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL,
                                overwrite = FALSE) {
   info <- .medl_info(object)
   assay <- .seurat_assay(object, assay %||% info$assay)

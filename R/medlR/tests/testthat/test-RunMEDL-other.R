@@ -9,7 +9,7 @@ test_that("SingleCellExperiment method adds reducedDims and altExps", {
   out <- run_fast(sce, batch = "donor", counterfactual = "B", seed = 4)
   fe <- SingleCellExperiment::reducedDim(out, "MEDL_FE")
   expect_equal(rownames(fe), colnames(sce))
-  expect_equal(dim(SingleCellExperiment::reducedDim(out, "MEDL_RE")), c(ncol(sce), 2L))
+  expect_equal(dim(SingleCellExperiment::reducedDim(out, "MEDL_RE")), c(ncol(sce), 10L))
   alt <- SingleCellExperiment::altExp(out, "MEDLCF.B")
   expect_equal(dim(alt), dim(sce))
   seu <- run_fast(obj, batch = "donor", counterfactual = "B", seed = 4)

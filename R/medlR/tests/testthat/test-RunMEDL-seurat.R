@@ -8,7 +8,7 @@ test_that("RunMEDL adds FE/RE reductions in cell order and keeps everything else
   re <- SeuratObject::Embeddings(out, "medl.re")
   expect_equal(rownames(fe), colnames(obj))
   expect_equal(rownames(re), colnames(obj))
-  expect_equal(colnames(fe), c("MEDLFE_1", "MEDLFE_2"))
+  expect_equal(colnames(fe), paste0("MEDLFE_", 1:10))
   expect_equal(SeuratObject::Key(out[["medl.re"]]), "MEDLRE_")
   expect_true(all(c("MEDLCF.A", "MEDLCF.B", "MEDLFE") %in% SeuratObject::Assays(out)))
   cf <- SeuratObject::GetAssayData(out, slot = "data", assay = "MEDLCF.B")
@@ -48,7 +48,7 @@ test_that("values equal the Python API on the same data and seed", {
 test_that("RunMEDL works on SeuratObject::pbmc_small with groups as the batch", {
   need_python()
   out <- run_fast(SeuratObject::pbmc_small, batch = "groups", labels = "RNA_snn_res.1")
-  expect_equal(dim(SeuratObject::Embeddings(out, "medl.re")), c(80L, 2L))
+  expect_equal(dim(SeuratObject::Embeddings(out, "medl.re")), c(80L, 10L))
   expect_true("fe.train.y_ce" %in%
                 names(reticulate::import("medl")$MEDL$load(
                   SeuratObject::Misc(out, "medl")$model.dir)$history))

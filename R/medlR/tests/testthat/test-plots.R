@@ -35,7 +35,7 @@ test_that("MEDL reductions work with Seurat's own RunUMAP and DimPlot", {
   p <- Seurat::DimPlot(obj, reduction = "medl.fe", group.by = "donor")
   expect_s3_class(p, "ggplot")
   emb <- SeuratObject::Embeddings(obj, "medl.fe")
-  expect_equal(unname(as.matrix(p$data[colnames(obj), 1:2])), unname(emb))
+  expect_equal(unname(as.matrix(p$data[colnames(obj), 1:2])), unname(emb[, 1:2]))
   skip_if_not_installed("uwot")
   obj <- suppressWarnings(Seurat::RunUMAP(obj, reduction = "medl.re", dims = 1:2, reduction.name = "umap.re",
                          verbose = FALSE, seed.use = 1))
