@@ -266,3 +266,20 @@ def test_auto_training_settings_scale_with_the_data():
     assert auto_max_epochs(400, 64) == 500 and auto_max_epochs(1_000_000, 512) == 8
     # never fewer epochs than the minimum number of steps needs
     assert auto_max_epochs(1_000_000, 512, min_steps=100_000) == 52
+
+
+def test_counterfactual_samples_give_a_seeded_mean_and_spread(
+    small_model, small_paper_model, small_data
+):
+    X, batch = small_data.X, small_data.obs["batch"]
+    mean, sd = small_model.counterfactual(X, batch, "batch1", n_samples=30, sample_seed=4)
+    point = small_model.counterfactual(X, batch, "batch1")
+    assert mean.shape == sd.shape == point.shape and (sd >= 0).all() and sd.max() > 0
+    # the draws scatter around the posterior-mean profile
+    assert np.abs(mean - point).mean() < 0.5 * sd.mean() + 0.05
+    again, _ = small_model.counterfactual(X, batch, "batch1", n_samples=30, sample_seed=4)
+    np.testing.assert_array_equal(mean, again)
+    with pytest.raises(ValueError, match="n_samples"):
+        small_model.counterfactual(X, batch, "batch1", n_samples=0)
+    with pytest.raises(ValueError, match="variational variant"):
+        small_paper_model.counterfactual(X, batch, "batch1", n_samples=5)

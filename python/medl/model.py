@@ -12,7 +12,7 @@ from .device import Storage
 from .estimator import Estimator
 from .nn import FixedEffectsNet, MixedEffectsVAE, RandomEffectsNet
 from .train import AdversarialPlan, Plan
-from .validate import check_target
+from .validate import check_int, check_positive_int, check_target
 from .variants import DEFAULT_VARIANT, pick, variant_settings
 
 CounterfactualMode = Literal["mixed", "decoder", "full"]
@@ -260,8 +260,14 @@ class MEDL(Estimator):
         return self.counterfactual(X, batch, target=batch)
 
     def counterfactual(
-        self, X: Any, batch: Any, target: Any, mode: CounterfactualMode | None = None
-    ) -> np.ndarray:
+        self,
+        X: Any,
+        batch: Any,
+        target: Any,
+        mode: CounterfactualMode | None = None,
+        n_samples: int | None = None,
+        sample_seed: int = 0,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Cells re-expressed as if they came from batch ``target``, on the scale of X.
 
         Parameters
@@ -278,6 +284,18 @@ class MEDL(Estimator):
             the RE subnetwork: ``"full"`` (default; the reference implementation's): the
             target batch goes to encoder and decoder; ``"decoder"``: encode with the cell's
             own batch, decode with the target's (docs/counterfactuals.md).
+        n_samples
+            Variational variant only: draw the cell's code and the target batch's random
+            effects ``n_samples`` times from their posteriors and return ``(mean, sd)`` of
+            the draws (cells x genes each) instead of the posterior-mean profile. The spread
+            is the model's uncertainty about the expected profile, not cell-to-cell noise;
+            docs/counterfactuals.md reports how well it is calibrated.
+        sample_seed
+            Seed of those draws.
+
+        Returns
+        -------
+        Cells x genes, or ``(mean, sd)`` with ``n_samples``.
         """
         self._check_fitted()
         mixed = isinstance(self.modules["fe"], MixedEffectsVAE)
@@ -291,6 +309,12 @@ class MEDL(Estimator):
         mat = self._input(X)
         own = self._codes(batch, mat.shape[0])
         dest = check_target(target, mat.shape[0], self.batch_categories)
+        if n_samples is not None:
+            n_samples = check_positive_int(n_samples, "n_samples")
+            if not mixed:
+                raise ValueError("n_samples needs the variational variant (variant='paper' "
+                                 "has no posterior over its counterfactual code).")  # fmt: skip
+            return self._sampled_counterfactual(mat, dest, n_samples, sample_seed)
         if mixed:
             fe = self.modules["fe"]
 
@@ -305,6 +329,20 @@ class MEDL(Estimator):
             return self.scaler.inverse(re.decode(latent, dest_c))
 
         return self._map(mat, run, own, dest)
+
+    def _sampled_counterfactual(
+        self, mat: Any, dest: np.ndarray, n: int, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        fe = self.modules["fe"]
+        generator = torch.Generator(device=self.device).manual_seed(check_int(seed, "seed"))
+
+        def draws(x: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
+            profiles = self.scaler.inverse(fe.sample(x, dest_c, n, generator))
+            mean, sd = profiles.mean(0), profiles.std(0, correction=0)
+            return torch.cat([mean, sd], dim=1)
+
+        both = self._map(mat, draws, dest)
+        return both[:, : self.n_genes], both[:, self.n_genes :]
 
     def predict_batch(self, X: Any, batch: Any) -> np.ndarray:
         """Batch probabilities from the RE latent classifier (cells x batches)."""

@@ -11,23 +11,41 @@
 #'   Python \code{MEDL.counterfactual}.
 #' @param assay The assay holding the log-normalised data (default: the one \code{RunMEDL}
 #'   used).
+#' @param n.samples \code{NULL} (default), or a number of posterior draws (default variant
+#'   only): the assay \code{MEDLCF.<batch>} then holds the mean of the draws and a second
+#'   assay \code{MEDLCF.<batch>.sd} their standard deviation, the model's uncertainty about
+#'   each cell's expected profile.
 #' @param overwrite Replace existing assays of the same names.
 #' @return The object with the new assays.
 #' @export
-MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL,
+MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samples = NULL,
                                overwrite = FALSE) {
   info <- .medl_info(object)
   assay <- .seurat_assay(object, assay %||% info$assay)
   batch.values <- .cell_column(object[[]], info$batch, "batch", ncol(object))
   targets <- .check_targets(target, batch.values)
+  if (!is.null(n.samples) && (!is.numeric(n.samples) || length(n.samples) != 1L ||
+                              is.na(n.samples) || n.samples < 1 || n.samples %% 1 != 0)) {
+    stop("n.samples must be NULL or one whole number >= 1, e.g. n.samples = 50.",
+         call. = FALSE)
+  }
   assays <- .cf_name("MEDLCF.", targets)
+  if (!is.null(n.samples)) assays <- c(assays, paste0(assays, ".sd"))
   .check_free_names(assays, SeuratObject::Assays(object), "Assay(s)", overwrite)
   model <- .load_model(info$model.dir)
   x <- .to_python_matrix(.assay_matrix(object, assay, "data")[info$features, , drop = FALSE])
-  profiles <- lapply(targets, function(t) {
-    .profile(model$counterfactual(x, batch.values, t, mode = mode), colnames(object),
-             info$features)
-  })
+  as.profile <- function(m) .profile(m, colnames(object), info$features)
+  if (is.null(n.samples)) {
+    profiles <- lapply(targets, function(t) {
+      as.profile(model$counterfactual(x, batch.values, t, mode = mode))
+    })
+  } else {
+    draws <- lapply(targets, function(t) {
+      model$counterfactual(x, batch.values, t, mode = mode, n_samples = as.integer(n.samples))
+    })
+    profiles <- c(lapply(draws, function(d) as.profile(d[[1]])),
+                  lapply(draws, function(d) as.profile(d[[2]])))
+  }
   object <- .add_profile_assays(object, assays, profiles)
   info$counterfactual <- union(info$counterfactual, targets)
   object <- .set_medl_info(object, info)

@@ -149,12 +149,20 @@ class BatchEffects(nn.Module):
         # index_select, not weight[codes]: on CPU the backward of advanced indexing sums the
         # rows' gradients in a thread-dependent order, so seeded fits differed run to run.
         if self.training:
-            # rows of batches absent from the minibatch cannot affect the output
-            present, where = torch.unique(codes, return_inverse=True)
-            mu = self.mu.index_select(0, present)
-            rows = (mu + self.sigma(present) * torch.randn_like(mu)).index_select(0, where)
-        else:
-            rows = self.mu.index_select(0, codes)
+            return self.sample(codes)
+        return self._layers(self.mu.index_select(0, codes))
+
+    def sample(
+        self, codes: torch.Tensor, generator: torch.Generator | None = None
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One posterior draw of every batch in ``codes``, shared by its cells."""
+        # rows of batches absent from the minibatch cannot affect the output
+        present, where = torch.unique(codes, return_inverse=True)
+        mu = self.mu.index_select(0, present)
+        noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return self._layers((mu + self.sigma(present) * noise).index_select(0, where))
+
+    def _layers(self, rows: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         parts = rows.split(self.splits, dim=1)
         return list(zip(parts[0::2], parts[1::2]))
 
@@ -164,8 +172,7 @@ class BatchEffects(nn.Module):
         Decoding with these gives a cell "averaged over the batches seen": the batch-free
         profile of the mixed-effects decoder.
         """
-        parts = self.mu.mean(0, keepdim=True).split(self.splits, dim=1)
-        return list(zip(parts[0::2], parts[1::2]))
+        return self._layers(self.mu.mean(0, keepdim=True))
 
     def kl(self) -> torch.Tensor:
         """KL(q || p) summed within each layer, averaged over the gamma and beta layers."""

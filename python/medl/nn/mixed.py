@@ -90,6 +90,19 @@ class MixedEffectsVAE(nn.Module):
         """Expression of ``latent`` in the batches ``codes`` (posterior-mean effects in eval)."""
         return self._decode(latent, self.effects(codes))
 
+    def sample(
+        self, x: torch.Tensor, codes: torch.Tensor, n: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """``n`` draws (n x cells x genes) of the decoded expression in the batches ``codes``:
+        the code from its posterior, the batches' layers from theirs."""
+        mean, logvar = self.posterior(x)
+        std = torch.exp(0.5 * logvar)
+        draws = []
+        for _ in range(n):
+            noise = torch.randn(mean.shape, generator=generator, device=x.device, dtype=x.dtype)
+            draws.append(self._decode(mean + std * noise, self.effects.sample(codes, generator)))
+        return torch.stack(draws)
+
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The batch-free profile: decoded with the batches' average effects."""
         return self._decode(self.encode(x), self.effects.average())

@@ -69,3 +69,17 @@ test_that("MEDLCounterfactual and MEDLEmbed reuse the saved model", {
                SeuratObject::Embeddings(out, "medl.fe")[1:30, ], tolerance = 1e-6)
   expect_error(MEDLCounterfactual(obj, target = "A"), "run RunMEDL")
 })
+
+test_that("MEDLCounterfactual with n.samples adds the mean and the spread of the draws", {
+  need_python()
+  obj <- run_fast(simulated_object(), batch = "donor", seed = 2)
+  expect_error(MEDLCounterfactual(obj, target = "B", n.samples = 0), "n.samples must be")
+  expect_false("MEDLCF.B" %in% SeuratObject::Assays(obj))
+  out <- MEDLCounterfactual(obj, target = "B", n.samples = 5)
+  expect_true(all(c("MEDLCF.B", "MEDLCF.B.sd") %in% SeuratObject::Assays(out)))
+  sd <- as.matrix(SeuratObject::GetAssayData(out, slot = "data", assay = "MEDLCF.B.sd"))
+  mean <- as.matrix(SeuratObject::GetAssayData(out, slot = "data", assay = "MEDLCF.B"))
+  expect_equal(dim(sd), dim(mean))
+  expect_equal(colnames(sd), colnames(obj))
+  expect_true(all(sd >= 0) && max(sd) > 0)
+})
