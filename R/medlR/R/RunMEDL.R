@@ -22,7 +22,9 @@ RunMEDL <- function(object, ...) {
 #'   \code{MEDLFE_}) and \code{<reduction.name>.re} (key \code{MEDLRE_}), an Assay
 #'   \code{MEDLCF.<batch>} per counterfactual batch, an Assay \code{MEDLFE} with
 #'   \code{fe.reconstruction = TRUE}, and \code{Misc(object, "medl")} with the saved model's
-#'   path and the parameters. The call is logged with \code{LogSeuratCommand}.
+#'   path, a copy of its files (so the model survives \code{saveRDS}/\code{readRDS}, a new
+#'   session or another machine; it adds about 9 kB per feature, 18 MB at 2,000 features)
+#'   and the parameters. The call is logged with \code{LogSeuratCommand}.
 #' @param batch Name of the cell-metadata column holding the batch (donor, protocol, ...),
 #'   or one value per cell.
 #' @param labels Optional metadata column (or values) with cell types: adds the latent
@@ -39,8 +41,8 @@ RunMEDL <- function(object, ...) {
 #' @param device \code{"auto"} (CUDA when available), \code{"cpu"} or \code{"cuda"}.
 #' @param verbose Show the training progress bar.
 #' @param overwrite Replace reductions/assays of the same names instead of stopping.
-#' @param model.dir Where to save the fitted model (default: a new temporary folder;
-#'   pass a path to keep it beyond the R session).
+#' @param model.dir Where to save the fitted model's files (default: a new temporary
+#'   folder). The object also carries a copy, so this is only needed to share the files.
 #' @export
 RunMEDL.Seurat <- function(object, batch, labels = NULL, assay = NULL, features = NULL,
                            latent.dim = NULL, counterfactual = NULL, fe.reconstruction = FALSE,
@@ -76,7 +78,8 @@ RunMEDL.Seurat <- function(object, batch, labels = NULL, assay = NULL, features 
   profiles <- c(unname(out$cf[targets]), if (fe.reconstruction) list(out$fe.recon))
   object <- .add_profile_assays(object, names$assays, profiles)
   object <- .set_medl_info(object, list(
-    model.dir = out$model.dir, assay = assay, features = features,
+    model.dir = out$model.dir, model.files = out$model.files, assay = assay,
+    features = features,
     batch = if (is.character(batch) && length(batch) == 1L) batch else batch.values,
     labels = labels, reductions = names$reductions, counterfactual = targets,
     params = out$params
@@ -137,7 +140,8 @@ RunMEDL.SingleCellExperiment <- function(object, batch, labels = NULL, assay = "
       SummarizedExperiment::SummarizedExperiment(assays = list(logcounts = profiles[[i]]))
   }
   S4Vectors::metadata(object)$medl <- list(
-    model.dir = out$model.dir, assay = assay, features = features, batch = batch.values,
+    model.dir = out$model.dir, model.files = out$model.files, assay = assay,
+    features = features, batch = batch.values,
     reduced.dims = dims, counterfactual = targets, params = out$params
   )
   object
@@ -196,6 +200,7 @@ RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, laten
     fe.recon = if (is.null(result$fe_reconstruction)) NULL else
       .profile(result$fe_reconstruction, cells, features),
     model.dir = normalizePath(model.dir),
+    model.files = .pack_model(model.dir),
     params = result$model$params
   )
 }

@@ -22,7 +22,7 @@ MEDLGenomapPlot <- function(object, cells, targets, features = NULL, num.iter = 
   targets <- .check_targets(targets, batch.values)
   if (!length(targets)) stop("'targets' must name at least one batch.", call. = FALSE)
   features <- .check_features(features %||% info$features, info$features)
-  model <- .load_model(info$model.dir)
+  model <- .load_model(info)
   data <- .assay_matrix(object, info$assay, "data")[info$features, idx, drop = FALSE]
   panels <- reticulate::import("medl.genomap")$genomap_panels(
     model, .to_python_matrix(data),

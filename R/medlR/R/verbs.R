@@ -32,7 +32,7 @@ MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samp
   assays <- .cf_name("MEDLCF.", targets)
   if (!is.null(n.samples)) assays <- c(assays, paste0(assays, ".sd"))
   .check_free_names(assays, SeuratObject::Assays(object), "Assay(s)", overwrite)
-  model <- .load_model(info$model.dir)
+  model <- .load_model(info)
   x <- .to_python_matrix(.assay_matrix(object, assay, "data")[info$features, , drop = FALSE])
   as.profile <- function(m) .profile(m, colnames(object), info$features)
   if (is.null(n.samples)) {
@@ -68,13 +68,15 @@ MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samp
 #' @export
 MEDLEmbed <- function(object, model, batch, assay = NULL, reduction.name = "medl",
                       overwrite = FALSE) {
-  model.dir <- if (inherits(model, "Seurat")) .medl_info(model)$model.dir else model
-  .check_string(model.dir, "model")
+  info <- if (inherits(model, "Seurat")) .medl_info(model) else {
+    .check_string(model, "model")
+    list(model.dir = model)
+  }
   assay <- .seurat_assay(object, assay)
   batch.values <- .cell_column(object[[]], batch, "batch", ncol(object))
   names <- .medl_names(reduction.name, character(0), FALSE)$reductions
   .check_free_names(names, SeuratObject::Reductions(object), "Reduction(s)", overwrite)
-  fitted <- .load_model(model.dir)
+  fitted <- .load_model(info)
   features <- unlist(fitted$feature_names)
   data <- .assay_matrix(object, assay, "data")
   features <- .check_features(features, rownames(data))
@@ -95,10 +97,3 @@ MEDLEmbed <- function(object, model, batch, assay = NULL, reduction.name = "medl
   info
 }
 
-.load_model <- function(model.dir) {
-  if (!dir.exists(model.dir)) {
-    stop("The saved MEDL model at '", model.dir, "' is gone (the default model.dir is a ",
-         "temporary folder). Rerun RunMEDL with model.dir = <a lasting path>.", call. = FALSE)
-  }
-  .medl()$MEDL$load(model.dir)
-}
