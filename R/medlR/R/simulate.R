@@ -41,3 +41,30 @@ SimulateMEDLData <- function(n.cells = 1500, n.genes = 300, n.batches = 3,
   }
   obj
 }
+
+#' Read an .h5ad file (AnnData) as a Seurat object
+#'
+#' Reads the file with the Python \code{anndata} package that medl uses, so no extra R
+#' package is needed. The counts come from \code{X} or from \code{layer}; \code{obs}
+#' becomes the cell metadata (as character columns). Normalise and select features as
+#' usual afterwards (\code{NormalizeData}, \code{FindVariableFeatures}).
+#'
+#' @param file Path to an \code{.h5ad} file holding raw counts (cells x genes).
+#' @param layer Name of the layer with the counts (\code{NULL}: \code{X}).
+#' @return A Seurat object.
+#' @export
+ReadH5AD <- function(file, layer = NULL) {
+  .check_string(file, "file")
+  if (!file.exists(file)) stop("No file at '", file, "'.", call. = FALSE)
+  if (!is.null(layer)) .check_string(layer, "layer")
+  .medl()
+  adata <- reticulate::import("anndata", convert = FALSE)$read_h5ad(file)
+  if (!is.null(layer)) {
+    layers <- as.character(reticulate::import_builtins()$list(adata$layers$keys()))
+    if (!layer %in% layers) {
+      stop("'", file, "' has no layer '", layer, "'. Layers: ",
+           paste(layers, collapse = ", "), ".", call. = FALSE)
+    }
+  }
+  .seurat_from_anndata(adata, layer = layer)
+}

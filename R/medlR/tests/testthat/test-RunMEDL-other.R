@@ -36,3 +36,24 @@ test_that("default method takes a features x cells matrix and a batch vector", {
   expect_error(run_fast(m, batch = obj$donor[-1]), "one value per cell")
   expect_error(RunMEDL(list(1)), "features x cells matrix")
 })
+
+test_that("ReadH5AD reads counts, names and metadata of an .h5ad file", {
+  need_python()
+  medl <- reticulate::import("medl", convert = FALSE)
+  sim <- medl$datasets$simulate(n_cells = 50L, n_genes = 20L, seed = 0L)
+  file <- tempfile(fileext = ".h5ad")
+  sim$write_h5ad(file)
+  obj <- ReadH5AD(file, layer = "counts")
+  expect_s4_class(obj, "Seurat")
+  expect_equal(dim(obj), c(20L, 50L))
+  expect_equal(colnames(obj), paste0("cell", 0:49))
+  expect_equal(rownames(obj)[1:2], c("gene0", "gene1"))
+  expect_equal(obj$batch[1:3], stats::setNames(
+    as.character(reticulate::py_to_r(sim$obs$batch$astype("str")$tolist()))[1:3],
+    paste0("cell", 0:2)))
+  counts <- as.matrix(SeuratObject::GetAssayData(obj, slot = "counts"))
+  expected <- t(reticulate::py_to_r(sim$layers$get("counts")$toarray()))
+  expect_equal(unname(counts), unname(expected))
+  expect_error(ReadH5AD(file, layer = "spliced"), "no layer 'spliced'")
+  expect_error(ReadH5AD(tempfile()), "No file")
+})
