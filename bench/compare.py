@@ -454,9 +454,10 @@ peers environment: {", ".join(f"{k} {v}" for k, v in versions.items())}.
   `MEDL FEC` adds the cell-type labels. `MEDL paper`: `MEDL(variant="paper")`, the published
   model as specified (2-d latents, lr 1e-4, minibatch 512, up to 500 epochs). `... RE` is
   the batch-specific space, shown for contrast: it should NOT mix.
-- Counterfactuals: MEDL `counterfactual()` (each variant's default mode); scVI `get_normalized_expression(transform_batch=B,
-  library_size=1e4)` then log1p (the scale of X); kNN matcher: the mean of the cell's 15
-  nearest cells of batch B in the PCA space; global shift: the cell plus mean(B) - mean(own).
+- Counterfactuals: MEDL `counterfactual()` (each variant's default mode); scVI
+  `get_normalized_expression(transform_batch=B, library_size=1e4)` then log1p (X's scale);
+  kNN matcher: the mean of the cell's 15 nearest cells of batch B in the PCA space; global
+  shift: the cell plus mean(B) - mean(own).
   Each method's shift is its output for B minus its output for the cell's own batch.
 - scGen and CPA: not run. scgen 2.1.0 (the newest) imports `scvi._compat`, which
   scvi-tools 1.x removed, so it fails at import beside scvi-tools; cpa-tools 0.8.x pins

@@ -120,7 +120,7 @@ class Estimator:
         max_epochs: int | None = 500,
         patience: int = 30,
         batch_size: int | None = 512,
-        progress: bool = True,
+        progress: bool | str = True,
         feature_names: Sequence[str] | None = None,
         storage: Storage = "auto",
         scale_lr: bool = False,
@@ -206,6 +206,8 @@ class Estimator:
             "patience": patience,
             "min_steps": min_steps,
             "storage": "sparse" if isinstance(data.x, SparseRows) else "dense",
+            "diverged": result.diverged,
+            "interrupted": result.interrupted,
         }
         return self
 

@@ -140,7 +140,7 @@ class MEDL(Estimator):
         max_epochs: int | None = None,
         patience: int = 30,
         batch_size: int | None = None,
-        progress: bool = True,
+        progress: bool | str = True,
         feature_names: Sequence[str] | None = None,
         storage: Storage = "auto",
         scale_lr: bool = False,
@@ -171,7 +171,10 @@ class MEDL(Estimator):
             Early stopping may not end training before this many optimizer steps
             (``None``: the variant's, variational 1,000, paper 0).
         progress
-            Show a tqdm progress bar with the current losses.
+            ``True``: a tqdm progress bar with the current losses; ``"log"``: one line every
+            ~5% of the epochs (what R uses: a bar's carriage returns garble consoles and
+            logs); ``False``: silent. Ctrl-C ends training gracefully: the best weights
+            so far are restored, a warning says so, and the fitted model is returned.
         feature_names
             Optional gene names, stored with the model.
         storage

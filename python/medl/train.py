@@ -7,6 +7,7 @@ per step. Loss terms are summed on the device and read back once per epoch.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -165,6 +166,42 @@ class TrainResult:
     history: pd.DataFrame
     best_epoch: dict[str, int] = field(default_factory=dict)
     epochs_run: int = 0
+    #: the epoch at which each subnetwork diverged (None: it did not)
+    diverged: dict[str, int | None] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+#: a loss this many times the untrained model's (in size) counts as diverged
+EXPLOSION = 1e3
+
+
+def _diverged(value: float, initial: float) -> bool:
+    return not np.isfinite(value) or abs(value) > EXPLOSION * max(abs(initial), 1.0)
+
+
+class _Report:
+    """Progress: a tqdm bar (``progress=True``), a compact line every ~5% of the epoch
+    budget (``"log"``: for R consoles and logs, where a bar's carriage returns garble), or
+    nothing."""
+
+    def __init__(self, progress: bool | str, max_epochs: int, rank: int) -> None:
+        self.lines = progress == "log" and rank == 0
+        self.every = max(1, max_epochs // 20)
+        self.max_epochs = max_epochs
+        self.bar = tqdm(
+            total=max_epochs, disable=progress is not True or rank > 0, desc="medl", unit="epoch"
+        )
+
+    def epoch(self, epoch: int, row: dict[str, float]) -> None:
+        totals = {k: v for k, v in row.items() if k.endswith("total")}
+        self.bar.update(1)
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in totals.items()})
+        if self.lines and (epoch % self.every == 0 or epoch == self.max_epochs - 1):
+            text = ", ".join(f"{k} {v:.4g}" for k, v in totals.items())
+            print(f"medl epoch {epoch + 1}/{self.max_epochs}: {text}", flush=True)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def minibatches(idx: torch.Tensor, batch_size: int, min_size: int = 2) -> Iterator[torch.Tensor]:
@@ -211,7 +248,7 @@ def fit(
     patience: int,
     batch_size: int,
     seed: int,
-    progress: bool = True,
+    progress: bool | str = True,
     eval_chunk: int = 8192,
     comm: Communicator = SINGLE,
     min_steps: int = 0,
@@ -235,37 +272,107 @@ def fit(
         p.module.train()
         p.comm = comm
 
-    bar = tqdm(range(max_epochs), disable=not progress or comm.rank > 0, desc="medl", unit="epoch")
-    for epoch in bar:
-        active = [p for p in plans if not stoppers[p.name].stopped]
-        if not active:
-            break
-        order = train_t[torch.randperm(len(train_t), generator=generator).to(device)]
-        sums: dict[str, dict[str, torch.Tensor]] = {p.name: {} for p in active}
-        seen = 0
-        for idx in minibatches(order, batch_size, min_size=max(2, comm.world)):
-            local = comm.shard(idx)
-            batch = data.take(local)
+    initial = {p.name: _snapshot(p.module) for p in plans}  # if nothing better is ever seen
+    # the untrained model's loss: the yardstick for a loss that explodes
+    probe = val_t if len(val_t) else train_t[:eval_chunk]
+    untrained = {p.name: evaluate(p, data, probe, eval_chunk, comm)["total"] for p in plans}
+    diverged: dict[str, int | None] = {p.name: None for p in plans}
+    interrupted = False
+    report = _Report(progress, max_epochs, comm.rank)
+    try:
+        for epoch in range(max_epochs):
+            active = [p for p in plans if not stoppers[p.name].stopped]
+            if not active:
+                break
+            order = train_t[torch.randperm(len(train_t), generator=generator).to(device)]
+            sums: dict[str, dict[str, torch.Tensor]] = {p.name: {} for p in active}
+            seen = 0
+            for idx in minibatches(order, batch_size, min_size=max(2, comm.world)):
+                local = comm.shard(idx)
+                batch = data.take(local)
+                for p in active:
+                    _accumulate(sums[p.name], p.step(*batch, n_global=len(idx)), len(local))
+                seen += len(idx)
+                steps += 1
+            row: dict[str, float] = {"epoch": epoch}
             for p in active:
-                _accumulate(sums[p.name], p.step(*batch, n_global=len(idx)), len(local))
-            seen += len(idx)
-            steps += 1
-        row: dict[str, float] = {"epoch": epoch}
-        for p in active:
-            means = _means(sums[p.name], seen, comm)
-            row.update({f"{p.name}.train.{k}": v for k, v in means.items()})
-            if len(val_t):
-                val = evaluate(p, data, val_t, eval_chunk, comm)
-                row.update({f"{p.name}.val.{k}": v for k, v in val.items()})
-                stoppers[p.name].update(val[p.monitor], epoch, p.module, steps)
-        rows.append(row)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k.endswith("total")})
+                means = _means(sums[p.name], seen, comm)
+                row.update({f"{p.name}.train.{k}": v for k, v in means.items()})
+                bad = _diverged(means["total"], untrained[p.name])
+                if len(val_t):
+                    val = evaluate(p, data, val_t, eval_chunk, comm)
+                    row.update({f"{p.name}.val.{k}": v for k, v in val.items()})
+                    bad = bad or not np.isfinite(val[p.monitor])
+                if bad:
+                    diverged[p.name] = epoch
+                    row[f"{p.name}.diverged"] = 1.0
+                    stoppers[p.name].stopped = True
+                    continue
+                if len(val_t):
+                    stoppers[p.name].update(val[p.monitor], epoch, p.module, steps)
+            rows.append(row)
+            report.epoch(epoch, row)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        report.close()
 
     for p in plans:
         stopper = stoppers[p.name]
-        if stopper.best_state is not None:
-            p.module.load_state_dict(stopper.best_state)
+        state = stopper.best_state if stopper.best_state is not None else None
+        if state is None and (diverged[p.name] is not None or interrupted):
+            state = initial[p.name]
+        if state is not None:
+            p.module.load_state_dict(state)
         p.module.eval()
     history = pd.DataFrame(rows).set_index("epoch") if rows else pd.DataFrame()
     best = {p.name: stoppers[p.name].best_epoch for p in plans}
-    return TrainResult(history=history, best_epoch=best, epochs_run=len(rows))
+    _warn_faults(plans, diverged, best, len(rows), interrupted, bool(len(val_t)))
+    return TrainResult(
+        history=history,
+        best_epoch=best,
+        epochs_run=len(rows),
+        diverged=diverged,
+        interrupted=interrupted,
+    )
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _warn_faults(
+    plans: Sequence[Plan],
+    diverged: dict[str, int | None],
+    best: dict[str, int],
+    epochs: int,
+    interrupted: bool,
+    validated: bool,
+) -> None:
+    """Say what went wrong in training, what was kept, and what to try."""
+    if interrupted:
+        warnings.warn(
+            f"medl: training was interrupted after {epochs} epoch(s); each subnetwork's best "
+            "weights so far were restored and the model is usable. Fit again (with more "
+            "epochs) to train it further.",
+            stacklevel=3,
+        )
+    for p in plans:
+        lr = p.optimizer.param_groups[0]["lr"]
+        if diverged[p.name] is not None:
+            kept = "its best epoch's" if best[p.name] >= 0 else "its initial"
+            warnings.warn(
+                f"medl: the {p.name} subnetwork diverged at epoch {diverged[p.name]} (its loss "
+                f"became non-finite or grew {EXPLOSION:g}-fold over the untrained model's); its "
+                f"training stopped and {kept} weights were restored. Try a lower learning rate "
+                f"(lr={lr:g} now) and check that X is log-normalised expression (not raw counts "
+                "or scaled data).",
+                stacklevel=3,
+            )
+        elif validated and best[p.name] == 0 and epochs > 1 and not interrupted:
+            warnings.warn(
+                f"medl: the {p.name} subnetwork never beat its first epoch's validation loss; "
+                f"the first epoch's weights were kept. Try a lower learning rate (lr={lr:g} "
+                "now) or check the input scale.",
+                stacklevel=3,
+            )
