@@ -39,7 +39,8 @@ RunMEDL <- function(object, ...) {
 #' @param reduction.name Prefix of the reduction names.
 #' @param seed Random seed (weights, split, shuffling).
 #' @param device \code{"auto"} (CUDA when available), \code{"cpu"} or \code{"cuda"}.
-#' @param verbose Show the training progress bar.
+#' @param verbose Print the training progress: a line with the losses every ~5\% of the
+#'   epochs.
 #' @param overwrite Replace reductions/assays of the same names instead of stopping.
 #' @param model.dir Where to save the fitted model's files (default: a new temporary
 #'   folder). The object also carries a copy, so this is only needed to share the files.
@@ -188,8 +189,15 @@ RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, laten
     fe_reconstruction = fe.reconstruction,
     feature_names = as.list(features),
     caller = "RunMEDL",
-    latent_dim = latent.dim, seed = seed, device = device, progress = verbose, ...
+    latent_dim = latent.dim, seed = seed, device = device,
+    # one line every ~5% of the epochs: a progress bar's carriage returns garble R consoles
+    progress = if (verbose) "log" else FALSE, ...
   )
+  if (isTRUE(result$model$fit_info$interrupted)) {
+    stop("Training was interrupted after ", result$model$fit_info$epochs, " epoch(s); the ",
+         "object is unchanged. Run RunMEDL again to fit from the start (max_epochs = ... ",
+         "bounds the time).", call. = FALSE)
+  }
   model.dir <- model.dir %||% tempfile("medl-model-")
   result$model$save(model.dir, overwrite = TRUE)
   cf <- lapply(result$counterfactuals, .profile, cells = cells, features = features)

@@ -83,3 +83,19 @@ test_that("MEDLCounterfactual with n.samples adds the mean and the spread of the
   expect_equal(colnames(sd), colnames(obj))
   expect_true(all(sd >= 0) && max(sd) > 0)
 })
+
+test_that("verbose = TRUE prints compact progress lines that reach the R console", {
+  need_python()
+  script <- tempfile(fileext = ".R")
+  writeLines(c(
+    "suppressMessages(library(medlR))",
+    "obj <- SimulateMEDLData(n.cells = 150, n.genes = 40, n.batches = 2, seed = 1)",
+    "obj <- RunMEDL(obj, batch = 'batch', max_epochs = 40, hidden = c(16, 4))"
+  ), script)
+  out <- suppressWarnings(system2(file.path(R.home("bin"), "Rscript"), script, stdout = TRUE,
+                                  stderr = TRUE))
+  lines <- grep("^medl epoch [0-9]+/40: ", out, value = TRUE)
+  expect_gte(length(lines), 2L)
+  expect_true(any(grepl("fe.val.total", lines)))
+  expect_false(any(grepl("\r", out, fixed = TRUE)))
+})
