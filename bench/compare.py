@@ -331,7 +331,7 @@ def verdict_integration(table: pd.DataFrame) -> str:
     for col in ("kNN batch entropy", "iLISI", "kNN purity", "NMI", "scIB total"):
         best = table.loc[PEERS, col].idxmax()
         fe, peer = table.loc["MEDL FE", col], table.loc[best, col]
-        word = "beats" if fe > peer else "loses to"
+        word = "ties with" if abs(fe - peer) < 5e-4 else "beats" if fe > peer else "loses to"
         lines.append(f"- {col}: MEDL FE {fe:.3f} {word} the best peer, {best} ({peer:.3f}).")
     return "\n".join(lines)
 
