@@ -10,7 +10,9 @@ import textwrap
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 import medl
 from conftest import SMALL
@@ -65,3 +67,62 @@ def test_ctrl_c_returns_the_best_model_so_far():
     assert proc.returncode == 0, err[-2000:]
     assert "returned after" in out
     assert "training was interrupted" in err
+
+
+CHECKPOINTED = textwrap.dedent(
+    """
+    import sys, torch, medl
+    torch.set_num_threads(2)
+    data = medl.datasets.simulate(n_cells=400, n_genes=60, n_batches=3, seed=1)
+    model = medl.MEDL(hidden=(64, 16), latent_dim=2, device="cpu", seed=0)
+    model.fit(data.X, data.obs["batch"], max_epochs=40, patience=100, batch_size=64,
+              progress="log", checkpoint=sys.argv[1])
+    """
+)
+RESUME_FIT = {"max_epochs": 40, "patience": 100, "batch_size": 64, "progress": False}
+
+
+def test_a_killed_fit_resumes_to_the_uninterrupted_result(tmp_path):
+    path = tmp_path / "fit.ckpt"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHECKPOINTED, str(path)], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        for line in proc.stdout:  # "medl epoch N/40: ...", printed every other epoch
+            if line.startswith("medl epoch ") and int(line.split()[2].split("/")[0]) >= 7:
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGKILL and path.exists()
+    assert 0 < len(torch.load(path, weights_only=True)["rows"]) < 40  # it did stop midway
+    data = medl.datasets.simulate(n_cells=400, n_genes=60, n_batches=3, seed=1)
+    X, batch = data.X, data.obs["batch"]
+    settings = {"hidden": (64, 16), "latent_dim": 2, "device": "cpu", "seed": 0}
+    resumed = medl.MEDL(**settings).fit(X, batch, checkpoint=path, resume=True, **RESUME_FIT)
+    whole = medl.MEDL(**settings).fit(X, batch, **RESUME_FIT)
+    pd.testing.assert_frame_equal(resumed.history, whole.history)
+    np.testing.assert_array_equal(resumed.fixed_effects(X), whole.fixed_effects(X))
+    np.testing.assert_array_equal(
+        resumed.counterfactual(X, batch, "batch0"), whole.counterfactual(X, batch, "batch0")
+    )
+
+
+def test_damaged_or_foreign_checkpoints_are_refused(tmp_path, small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    path = tmp_path / "fit.ckpt"
+    fit = {"max_epochs": 2, "progress": False}
+    medl.MEDL(**SMALL).fit(X, batch, checkpoint=path, **fit)
+    with pytest.raises(ValueError, match="other data or settings .*shape"):
+        medl.MEDL(**SMALL).fit(X[:300], batch[:300], checkpoint=path, resume=True, **fit)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated
+    model = medl.MEDL(**SMALL)
+    with pytest.raises(ValueError, match="damaged or truncated"):
+        model.fit(X, batch, checkpoint=path, resume=True, **fit)
+    assert not model.is_fitted  # nothing half-loaded
+    with pytest.raises(ValueError, match="No checkpoint"):
+        model.fit(X, batch, checkpoint=tmp_path / "none.ckpt", resume=True, **fit)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint"):
+        model.fit(X, batch, resume=True, **fit)

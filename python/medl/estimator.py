@@ -20,6 +20,9 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from . import presets
+from .checkpoint import Checkpoint
+from .checkpoint import fingerprint as checkpoint_fingerprint
+from .checkpoint import load as load_checkpoint
 from .device import (
     SparseRows,
     Storage,
@@ -126,6 +129,9 @@ class Estimator:
         scale_lr: bool = False,
         comm: Communicator = SINGLE,
         min_steps: int = 0,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
     ):
         # Everything is checked before anything is changed or trained.
         mat = check_matrix(X)
@@ -157,6 +163,11 @@ class Estimator:
         train_idx, val_idx = split_validation(n, validation, strata, self.params["seed"])
         batch_size = batch_size or auto_batch_size(len(train_idx))
         max_epochs = max_epochs or auto_max_epochs(len(train_idx), batch_size, min_steps)
+        saver, state = self._checkpointing(
+            checkpoint, checkpoint_every, resume, mat.shape, [batch_cats, label_cats],
+            train_idx, {"max_epochs": max_epochs, "patience": patience,
+                        "batch_size": batch_size, "min_steps": min_steps, "scale_lr": scale_lr},
+        )  # fmt: skip
 
         self.n_genes = mat.shape[1]
         self.batch_categories, self.label_categories = batch_cats, label_cats
@@ -189,6 +200,8 @@ class Estimator:
                     progress=progress,
                     comm=comm,
                     min_steps=min_steps,
+                    checkpoint=saver,
+                    resume=state,
                 )
         self.history = result.history
         self.fit_info = {
@@ -210,6 +223,22 @@ class Estimator:
             "interrupted": result.interrupted,
         }
         return self
+
+    def _checkpointing(
+        self, path, every, resume, shape, categories, train_idx, settings
+    ) -> tuple[Checkpoint | None, dict | None]:
+        """The checkpoint writer and, with ``resume``, the state to continue from."""
+        if not isinstance(resume, bool):
+            raise ValueError(f"resume must be True or False, got {resume!r}.")
+        if path is None:
+            if resume:
+                raise ValueError("resume=True needs checkpoint=<the file a fit wrote>.")
+            return None, None
+        saver = Checkpoint(path, check_positive_int(every, "checkpoint_every"))
+        saver.fingerprint = checkpoint_fingerprint(
+            type(self).__name__, self.params, shape, categories, train_idx, settings
+        )
+        return saver, load_checkpoint(path, saver.fingerprint) if resume else None
 
     # ----------------------------------------------------------------------- outputs
     @property

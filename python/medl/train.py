@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checkpoint import Checkpoint
 from .device import SparseRows
 from .nn.autoencoder import Losses
 from .nn.fixed import FixedEffectsNet
@@ -98,6 +99,9 @@ class Plan:
     def evaluate(self, x: torch.Tensor, codes, labels) -> Losses:
         return self.module.loss(x, codes, labels)
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer]
+
 
 class AdversarialPlan(Plan):
     """The fixed-effects step: adversary first (AE frozen), then the AE (adversary frozen).
@@ -139,6 +143,9 @@ class AdversarialPlan(Plan):
             self.module.adversary.requires_grad_(True)
         losses["adversary_ce"] = adv["adv_ce"]
         return losses
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer, self.adversary_optimizer]
 
 
 @dataclass
@@ -252,6 +259,8 @@ def fit(
     eval_chunk: int = 8192,
     comm: Communicator = SINGLE,
     min_steps: int = 0,
+    checkpoint: Checkpoint | None = None,
+    resume: dict | None = None,
 ) -> TrainResult:
     """Train every plan on the same minibatches until each one stops early or max_epochs.
 
@@ -278,9 +287,12 @@ def fit(
     untrained = {p.name: evaluate(p, data, probe, eval_chunk, comm)["total"] for p in plans}
     diverged: dict[str, int | None] = {p.name: None for p in plans}
     interrupted = False
+    start = 0
+    if resume is not None:
+        start, steps, rows = _restore(resume, plans, stoppers, diverged, generator, device)
     report = _Report(progress, max_epochs, comm.rank)
     try:
-        for epoch in range(max_epochs):
+        for epoch in range(start, max_epochs):
             active = [p for p in plans if not stoppers[p.name].stopped]
             if not active:
                 break
@@ -312,6 +324,8 @@ def fit(
                     stoppers[p.name].update(val[p.monitor], epoch, p.module, steps)
             rows.append(row)
             report.epoch(epoch, row)
+            if checkpoint is not None and comm.rank == 0 and checkpoint.due(epoch):
+                checkpoint.save(_state(epoch, steps, rows, plans, stoppers, diverged, generator))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -335,6 +349,40 @@ def fit(
         diverged=diverged,
         interrupted=interrupted,
     )
+
+
+def _state(epoch, steps, rows, plans, stoppers, diverged, generator) -> dict:
+    """Everything the loop needs to continue after ``epoch`` exactly as it would have."""
+    state = {
+        "epoch": epoch,
+        "steps": steps,
+        "rows": rows,
+        "diverged": diverged,
+        "modules": {p.name: p.module.state_dict() for p in plans},
+        "optimizers": {p.name: [o.state_dict() for o in p.optimizers()] for p in plans},
+        "stoppers": {name: vars(st) for name, st in stoppers.items()},
+        "generator": generator.get_state(),
+        "rng": torch.get_rng_state(),
+    }
+    device = next(plans[0].module.parameters()).device
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore(state, plans, stoppers, diverged, generator, device) -> tuple[int, int, list]:
+    for p in plans:
+        p.module.load_state_dict(state["modules"][p.name])
+        for optimizer, saved in zip(p.optimizers(), state["optimizers"][p.name]):
+            optimizer.load_state_dict(saved)
+    for name, saved in state["stoppers"].items():
+        vars(stoppers[name]).update(saved)
+    diverged.update(state["diverged"])
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["rng"])
+    if "cuda_rng" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    return state["epoch"] + 1, state["steps"], list(state["rows"])
 
 
 def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
