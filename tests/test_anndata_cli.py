@@ -59,10 +59,27 @@ def test_cli_fit_round_trip(small_data, tmp_path):
     ])  # fmt: skip
     assert code == 0
     result = ad.read_h5ad(tmp_path / "out" / "in_medl.h5ad")
-    assert result.obsm["X_medl_fe"].shape == (small.n_obs, 2)
+    assert result.obsm["X_medl_fe"].shape == (small.n_obs, 10)  # the default variant's
     assert "medl_cf_batch1" in result.layers
     model = medl.MEDL.load(tmp_path / "out" / "model")
     np.testing.assert_allclose(model.fixed_effects(result.X), result.obsm["X_medl_fe"], atol=1e-6)
+
+
+def test_cli_checkpoint_and_resume(small_data, tmp_path):
+    path = tmp_path / "in.h5ad"
+    small = small_data.copy()
+    for key in list(small.layers):
+        del small.layers[key]
+    small.write_h5ad(path)
+    args = ["fit", str(path), "--batch", "batch", "--out", str(tmp_path / "out"), "--quiet",
+            "--preprocess", "no", "--device", "cpu", "--variant", "paper",
+            "--checkpoint", str(tmp_path / "fit.ckpt")]  # fmt: skip
+    assert main([*args, "--max-epochs", "2"]) == 0
+    assert (tmp_path / "fit.ckpt").exists()
+    assert medl.MEDL.load(tmp_path / "out" / "model").params["latent_dim"] == 2
+    # the same data and options continue; other options are refused with a clear error
+    assert main([*args, "--max-epochs", "2", "--resume"]) == 0
+    assert main([*args, "--max-epochs", "3", "--resume"]) == 2
 
 
 def test_cli_preprocesses_counts(small_data, tmp_path):

@@ -43,6 +43,7 @@ def _fit_command(args: argparse.Namespace) -> int:
         labels_key=args.labels,
         layer=layer,
         counterfactual=args.counterfactual,
+        variant=args.variant,
         latent_dim=args.latent_dim,
         preset=args.preset,
         device=args.device,
@@ -50,6 +51,9 @@ def _fit_command(args: argparse.Namespace) -> int:
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
     )
     model.save(out / "model", overwrite=True)
     result = out / f"{source.stem}_medl.h5ad"
@@ -123,10 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="normalise + log1p + HVG first (auto: when X holds counts)",
     )
     fit.add_argument("--n-top-genes", type=int, default=3000)
-    fit.add_argument("--latent-dim", type=int, default=2)
+    fit.add_argument(
+        "--variant", default="variational", choices=["variational", "paper"],
+        help="medl's default design or the published model as specified",
+    )  # fmt: skip
+    fit.add_argument("--latent-dim", type=int, default=None, help="default: the variant's")
     fit.add_argument("--preset", default=None)
-    fit.add_argument("--max-epochs", type=int, default=500)
-    fit.add_argument("--batch-size", type=int, default=512)
+    fit.add_argument("--max-epochs", type=int, default=None, help="default: sized to the data")
+    fit.add_argument("--batch-size", type=int, default=None, help="default: sized to the data")
+    fit.add_argument("--checkpoint", default=None, help="file to write the training state to")
+    fit.add_argument("--checkpoint-every", type=int, default=1, help="epochs between writes")
+    fit.add_argument(
+        "--resume", action="store_true", help="continue from --checkpoint (same data, options)"
+    )
     fit.add_argument("--device", default="auto")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--quiet", action="store_true")

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .train import Communicator
+from .variants import variant_settings
 
 
 def _summed(t: torch.Tensor) -> torch.Tensor:
@@ -153,6 +154,11 @@ def fit(model: Any, X: Any, batch: Any = None, labels: Any = None, **fit_kwargs:
         model.device = device
     comm = ProcessGroup()
     fit_kwargs.setdefault("progress", comm.rank == 0)
+    if "variant" in model.params:  # MEDL: its variant's training settings, as MEDL.fit uses
+        settings = variant_settings(model.params["variant"])
+        for name in ("max_epochs", "batch_size", "min_steps"):
+            if fit_kwargs.get(name) is None:
+                fit_kwargs[name] = settings[name]
     model._fit(X, batch, labels, comm=comm, **fit_kwargs)
     for module in model.modules.values():
         _swap_batchnorm(module, nn.BatchNorm1d)
@@ -171,18 +177,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--labels", help="obs column with cell types (FEC)")
     parser.add_argument("--layer", help="layer with log-normalised expression (default X)")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--latent-dim", type=int, default=2)
-    parser.add_argument("--max-epochs", type=int, default=500)
+    parser.add_argument("--variant", default="variational", choices=["variational", "paper"])
+    parser.add_argument("--latent-dim", type=int, default=None, help="default: the variant's")
+    parser.add_argument("--max-epochs", type=int, default=None, help="default: the variant's")
     parser.add_argument("--patience", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=512, help="global minibatch")
+    parser.add_argument("--batch-size", type=int, default=None, help="global minibatch")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", default=None, help="file for the training state")
+    parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between writes")
+    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     args = parser.parse_args(argv)
     adata = ad.read_h5ad(args.h5ad)
     X = adata.layers[args.layer] if args.layer else adata.X
-    model = medl.MEDL(latent_dim=args.latent_dim, seed=args.seed)
+    model = medl.MEDL(variant=args.variant, latent_dim=args.latent_dim, seed=args.seed)
     labels = adata.obs[args.labels] if args.labels else None
     fit(model, X, adata.obs[args.batch], labels, max_epochs=args.max_epochs,
-        patience=args.patience, batch_size=args.batch_size)  # fmt: skip
+        patience=args.patience, batch_size=args.batch_size, checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every, resume=args.resume)  # fmt: skip
     if dist.get_rank() == 0:
         model.save(os.path.join(args.out, "model"), overwrite=True)
         adata.obsm["X_medl_fe"] = model.fixed_effects(X)
