@@ -77,7 +77,7 @@ RunMEDL.Seurat <- function(object, batch, labels = NULL, assay = NULL, features 
   object <- .add_reductions(object, names$reductions, out$fe, out$re, assay,
                             misc = list(model.dir = out$model.dir))
   profiles <- c(unname(out$cf[targets]), if (fe.reconstruction) list(out$fe.recon))
-  object <- .add_profile_assays(object, names$assays, profiles)
+  object <- .add_profile_assays(object, names$assays, profiles, assay)
   object <- .set_medl_info(object, list(
     model.dir = out$model.dir, model.files = out$model.files, assay = assay,
     features = features,
@@ -236,9 +236,19 @@ RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, laten
 }
 
 # Each features x cells profile as the Assay of the same position in `names`.
-.add_profile_assays <- function(object, names, profiles) {
+.add_profile_assays <- function(object, names, profiles, assay) {
+  like <- object[[assay]]
   for (i in seq_along(names)) {
-    object[[names[i]]] <- .profile_assay(profiles[[i]], names[i])
+    # SeuratObject 5.0.2 counts the cells' UMIs of every assay it adds and warns "No layers
+    # found matching search pattern" for a data-only Assay5; profiles have no counts layer.
+    withCallingHandlers(
+      object[[names[i]]] <- .profile_assay(profiles[[i]], names[i], like),
+      warning = function(w) {
+        if (grepl("No layers found matching search pattern", conditionMessage(w))) {
+          invokeRestart("muffleWarning")
+        }
+      }
+    )
   }
   object
 }

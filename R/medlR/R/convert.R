@@ -1,11 +1,20 @@
-# Moving data between R objects and the Python core. Seurat v4 and v5 differ only in how
-# an assay's matrices are read; that difference lives in .assay_matrix() alone.
+# Moving data between R objects and the Python core. Seurat v4 and v5 differ in how an
+# assay's matrices are read and in which Assay class new profiles go into; those two
+# differences live in .assay_matrix() and .profile_assay() alone.
 
+.is_v5 <- function() utils::packageVersion("SeuratObject") >= "5.0.0"
+
+# An assay's "data" or "counts" matrix; NULL for counts an assay does not hold.
 .assay_matrix <- function(object, assay, which = c("data", "counts")) {
   which <- match.arg(which)
-  if (utils::packageVersion("SeuratObject") >= "5.0.0") {
-    getter <- getExportedValue("SeuratObject", "LayerData")
-    return(getter(object, assay = assay, layer = which))
+  if (.is_v5()) {
+    layers <- getExportedValue("SeuratObject", "Layers")(object[[assay]])
+    if (!which %in% layers) {
+      if (which == "counts") return(NULL)
+      stop("Assay '", assay, "' has no '", which, "' layer. Normalise first ",
+           "(Seurat::NormalizeData, or set object[[\"", assay, "\"]]$data).", call. = FALSE)
+    }
+    return(getExportedValue("SeuratObject", "LayerData")(object, assay = assay, layer = which))
   }
   SeuratObject::GetAssayData(object, slot = which, assay = assay)
 }
@@ -45,9 +54,15 @@
   paste0(prefix, make.names(target))
 }
 
-# An Assay holding profiles (features x cells) with a valid key derived from its name.
-.profile_assay <- function(profiles, name) {
-  assay <- SeuratObject::CreateAssayObject(data = profiles)
+# An Assay holding profiles (features x cells) with a valid key derived from its name:
+# an Assay5 (a "data" layer) when `like` (the input assay) is one, else a v3/v4 Assay.
+.profile_assay <- function(profiles, name, like = NULL) {
+  assay <- if (inherits(like, "Assay5")) {
+    create <- getExportedValue("SeuratObject", "CreateAssay5Object")
+    create(data = Matrix::Matrix(profiles, sparse = TRUE))
+  } else {
+    SeuratObject::CreateAssayObject(data = profiles)
+  }
   SeuratObject::Key(assay) <- paste0(tolower(gsub("[^A-Za-z0-9]", "", name)), "_")
   assay
 }

@@ -46,7 +46,7 @@ MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samp
     profiles <- c(lapply(draws, function(d) as.profile(d[[1]])),
                   lapply(draws, function(d) as.profile(d[[2]])))
   }
-  object <- .add_profile_assays(object, assays, profiles)
+  object <- .add_profile_assays(object, assays, profiles, assay)
   info$counterfactual <- union(info$counterfactual, targets)
   object <- .set_medl_info(object, info)
   SeuratObject::LogSeuratCommand(object = object)
