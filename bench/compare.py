@@ -44,7 +44,11 @@ REQUIREMENTS = HERE / "peers-requirements.txt"
 PANEL = ["ISG15", "IFI6", "IFIT1", "IFIT3", "MX1", "ISG20", "LY6E", "IFITM3", "OAS1", "IFIT2",
          "RSAD2", "IFI44L"]  # fmt: skip
 #: MEDL configurations compared; later entries are alternatives to the default
-MEDL_RUNS: dict[str, dict] = {"MEDL": {}, "MEDL paper": {"variant": "paper"}}
+MEDL_RUNS: dict[str, dict] = {
+    "MEDL": {},
+    "MEDL output-layer effects": {"batch_layers": 1},
+    "MEDL paper": {"variant": "paper"},
+}
 #: cached paper datasets usable here: loader, batch column, cell-type column
 PAPER_DATA = {
     "AML (van Galen 2019)": ("aml_van_galen", "GSE116256/aml_van_galen.h5ad", "donor", "CellType"),
@@ -452,8 +456,10 @@ peers environment: {", ".join(f"{k} {v}" for k, v in versions.items())}.
 - MEDL: `MEDL()` and `fit()` defaults, i.e. `variant="variational"` (docs/method.md: FE is a
   mixed-effects VAE, 10-d latents, Adam 1e-3, minibatch and epochs sized to the data);
   `MEDL FEC` adds the cell-type labels. `MEDL paper`: `MEDL(variant="paper")`, the published
-  model as specified (2-d latents, lr 1e-4, minibatch 512, up to 500 epochs). `... RE` is
-  the batch-specific space, shown for contrast: it should NOT mix.
+  model as specified (2-d latents, lr 1e-4, minibatch 512, up to 500 epochs). `MEDL
+  output-layer effects`: the default with per-batch blocks on the decoder's output layer
+  only (`batch_layers=1`) instead of every layer. `... RE` is the batch-specific
+  space, shown for contrast: it should NOT mix.
 - Counterfactuals: MEDL `counterfactual()` (each variant's default mode); scVI
   `get_normalized_expression(transform_batch=B, library_size=1e4)` then log1p (X's scale);
   kNN matcher: the mean of the cell's 15 nearest cells of batch B in the PCA space; global

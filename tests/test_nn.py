@@ -180,3 +180,24 @@ def test_mixed_effects_vae_terms_match_their_definitions():
     net.train()
     net.loss(x, codes, labels)["total"].backward()
     assert net.to_logvar.weight.grad.abs().sum() > 0 and net.effects.mu.grad.abs().sum() > 0
+
+
+def test_mixed_effects_vae_batch_layers_limit_the_per_batch_blocks():
+    from medl.nn import MixedEffectsVAE
+
+    one = MixedEffectsVAE(12, (8, 4), 3, n_batches=2, batch_layers=1)
+    assert one.effects.splits == [12, 12]  # gamma and beta of the output layer only
+    every = MixedEffectsVAE(12, (8, 4), 3, n_batches=2)
+    assert every.effects.splits == [4, 4, 8, 8, 12, 12]
+    x, codes = torch.rand(6, 12), torch.tensor([0, 1, 0, 1, 0, 1])
+    one.eval()
+    z = one.encode(x)
+    # batches differ only through the output block
+    torch.testing.assert_close(
+        one.decode(z, codes) - one.decode(z, torch.zeros_like(codes)),
+        one._decode(z, one.effects(codes)) - one._decode(z, one.effects(torch.zeros_like(codes))),
+    )
+    with pytest.raises(ValueError, match="batch_layers"):
+        import medl
+
+        medl.MEDL(batch_layers=0)

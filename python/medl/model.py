@@ -62,6 +62,12 @@ class MEDL(Estimator):
         docs/benchmarks.md has the measurements.
     re_prior_scale, re_post_loc_init_scale, re_post_scale_init
         The random-effects prior N(0, prior_scale) and posterior initialisation.
+    batch_layers
+        Variational variant: how many of the decoder's last layers carry per-batch random
+        effects: ``"all"`` (default) or 1 (the output layer: a per-gene scale and shift per
+        batch) to the number of decoder layers. ``"all"`` captures the cell-type-specific
+        part of a batch effect; 1 does not. Neither keeps cell types reliably when they are
+        confounded with batch (docs/method.md has the measurements).
     adversary_input
         ``"all"`` (the paper's): the FE adversary reads every encoder activation;
         ``"latent"``: only the latent code.
@@ -104,6 +110,7 @@ class MEDL(Estimator):
         fe_monitor: str | None = None,
         adversarial_loss: str | None = None,
         variant: str = DEFAULT_VARIANT,
+        batch_layers: int | str | None = None,
     ) -> None:
         settings = variant_settings(variant)
         latent_dim = pick(latent_dim, variant, "latent_dim")
@@ -122,8 +129,12 @@ class MEDL(Estimator):
             raise ValueError(
                 f"adversarial_loss must be 'negative_ce' or 'confusion', got {adversarial_loss!r}."
             )
+        batch_layers = pick(batch_layers, variant, "batch_layers")
+        if batch_layers is not None and batch_layers != "all":
+            batch_layers = check_positive_int(batch_layers, "batch_layers")
         self.params.update(
             variant=variant,
+            batch_layers=batch_layers,
             adversarial_loss=adversarial_loss,
             adversary_input=adversary_input,
             fe_monitor=fe_monitor,
@@ -219,6 +230,7 @@ class MEDL(Estimator):
                 w_latent_kl=w.fe_latent_kl, w_kl=w.re_kl, w_y=w.fec_y,
                 prior_scale=p["re_prior_scale"], post_loc_init_scale=p["re_post_loc_init_scale"],
                 post_scale_init=p["re_post_scale_init"],
+                batch_layers=None if p["batch_layers"] == "all" else p["batch_layers"],
             )  # fmt: skip
         else:
             fe = FixedEffectsNet(

@@ -21,6 +21,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "fe_monitor": "total",
         "loss_weights": {},
         "counterfactual_mode": "full",
+        "batch_layers": None,  # unused: the paper's FE has no per-batch layers
         "batch_size": 512,
         "max_epochs": 500,
         "min_steps": 0,
@@ -38,6 +39,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "fe_monitor": "autoencoder",
         "loss_weights": {},
         "counterfactual_mode": "mixed",
+        # per-batch blocks on every decoder layer: the output layer alone missed most of the
+        # cell-type-specific batch effect (docs/method.md, which also gives the failure of
+        # both when cell types are confounded with batch)
+        "batch_layers": "all",
         "batch_size": None,  # auto: estimator.auto_batch_size
         "max_epochs": None,  # auto: estimator.auto_max_epochs
         "min_steps": 1000,

@@ -44,6 +44,7 @@ class MixedEffectsVAE(nn.Module):
         prior_scale: float = 0.25,
         post_loc_init_scale: float = 0.1,
         post_scale_init: float = 0.01,
+        batch_layers: int | None = None,
     ) -> None:
         super().__init__()
         dims = [n_genes, *hidden]
@@ -54,8 +55,11 @@ class MixedEffectsVAE(nn.Module):
         dec = [latent_dim, *reversed(hidden), n_genes]
         self.dec_linears = nn.ModuleList(dense(a, b) for a, b in zip(dec[:-1], dec[1:]))
         self.dec_blocks = nn.ModuleList(REBlock(w) for w in dec[1:])
+        # the per-batch blocks: the last `batch_layers` decoder layers (all by default)
+        n_fixed = 0 if batch_layers is None else max(0, len(dec) - 1 - batch_layers)
+        self.fixed_widths = dec[1 : 1 + n_fixed]
         self.effects = BatchEffects(
-            n_batches, dec[1:], prior_scale, post_loc_init_scale, post_scale_init
+            n_batches, dec[1 + n_fixed :], prior_scale, post_loc_init_scale, post_scale_init
         )
         self.log_scale = nn.Parameter(torch.zeros(n_genes))
         self.classifier = mlp(latent_dim, [2], n_labels) if n_labels else None
@@ -79,6 +83,8 @@ class MixedEffectsVAE(nn.Module):
         return self.posterior(x)[0]
 
     def _decode(self, latent: torch.Tensor, effects: Effects) -> torch.Tensor:
+        zero = latent.new_zeros(())
+        effects = [(zero, zero)] * len(self.fixed_widths) + list(effects)
         last = len(self.dec_linears) - 1
         for i, (linear, block, fx) in enumerate(zip(self.dec_linears, self.dec_blocks, effects)):
             latent = block(linear(latent), fx)
