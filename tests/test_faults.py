@@ -126,3 +126,15 @@ def test_damaged_or_foreign_checkpoints_are_refused(tmp_path, small_data):
         model.fit(X, batch, checkpoint=tmp_path / "none.ckpt", resume=True, **fit)
     with pytest.raises(ValueError, match="resume=True needs checkpoint"):
         model.fit(X, batch, resume=True, **fit)
+
+
+def test_checkpoint_minutes_writes_by_time(tmp_path, small_data, monkeypatch):
+    from medl import checkpoint
+
+    clock = iter(range(0, 10_000, 61))  # every call: a minute later
+    monkeypatch.setattr(checkpoint.time, "monotonic", lambda: float(next(clock)))
+    saver = checkpoint.Checkpoint(tmp_path / "c.ckpt", every_epochs=100, every_minutes=1.0)
+    assert saver.due(0)  # by time, long before epoch 100
+    with pytest.raises(ValueError, match="checkpoint_minutes"):
+        medl.MEDL(**SMALL).fit(small_data.X, small_data.obs["batch"],
+                               checkpoint=tmp_path / "x.ckpt", checkpoint_minutes=-1)  # fmt: skip

@@ -132,6 +132,7 @@ class Estimator:
         checkpoint: str | Path | None = None,
         checkpoint_every: int = 1,
         resume: bool = False,
+        checkpoint_minutes: float | None = None,
     ):
         # Everything is checked before anything is changed or trained.
         mat = check_matrix(X)
@@ -164,7 +165,8 @@ class Estimator:
         batch_size = batch_size or auto_batch_size(len(train_idx))
         max_epochs = max_epochs or auto_max_epochs(len(train_idx), batch_size, min_steps)
         saver, state = self._checkpointing(
-            checkpoint, checkpoint_every, resume, mat.shape, [batch_cats, label_cats],
+            checkpoint, (checkpoint_every, checkpoint_minutes), resume, mat.shape,
+            [batch_cats, label_cats],
             train_idx, {"max_epochs": max_epochs, "patience": patience,
                         "batch_size": batch_size, "min_steps": min_steps, "scale_lr": scale_lr},
         )  # fmt: skip
@@ -234,7 +236,10 @@ class Estimator:
             if resume:
                 raise ValueError("resume=True needs checkpoint=<the file a fit wrote>.")
             return None, None
-        saver = Checkpoint(path, check_positive_int(every, "checkpoint_every"))
+        epochs, minutes = every
+        if minutes is not None and not (isinstance(minutes, int | float) and minutes > 0):
+            raise ValueError(f"checkpoint_minutes must be a positive number, got {minutes!r}.")
+        saver = Checkpoint(path, check_positive_int(epochs, "checkpoint_every"), minutes)
         saver.fingerprint = checkpoint_fingerprint(
             type(self).__name__, self.params, shape, categories, train_idx, settings
         )

@@ -160,6 +160,7 @@ class MEDL(Estimator):
         checkpoint: str | Path | None = None,
         checkpoint_every: int = 1,
         resume: bool = False,
+        checkpoint_minutes: float | None = None,
     ) -> MEDL:
         """Fit both subnetworks.
 
@@ -185,9 +186,10 @@ class MEDL(Estimator):
         min_steps
             Early stopping may not end training before this many optimizer steps
             (``None``: the variant's, variational 1,000, paper 0).
-        checkpoint, checkpoint_every
-            A file to write the training state to every ``checkpoint_every`` epochs
-            (atomically: a kill mid-write keeps the previous one).
+        checkpoint, checkpoint_every, checkpoint_minutes
+            A file to write the training state to every ``checkpoint_every`` epochs, or
+            sooner when ``checkpoint_minutes`` have passed (atomically: a kill mid-write keeps
+            the previous one).
         resume
             Continue from ``checkpoint`` instead of starting afresh; needs the same data and
             arguments. On CPU with a seed the result equals an uninterrupted fit exactly.
@@ -217,6 +219,7 @@ class MEDL(Estimator):
             pick(batch_size, variant, "batch_size"), progress, feature_names, storage, scale_lr,
             min_steps=pick(min_steps, variant, "min_steps"), checkpoint=checkpoint,
             checkpoint_every=checkpoint_every, resume=resume,
+            checkpoint_minutes=checkpoint_minutes,
         )  # fmt: skip
 
     def _build(self) -> dict[str, torch.nn.Module]:

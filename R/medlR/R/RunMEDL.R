@@ -195,8 +195,9 @@ RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, laten
   )
   if (isTRUE(result$model$fit_info$interrupted)) {
     stop("Training was interrupted after ", result$model$fit_info$epochs, " epoch(s); the ",
-         "object is unchanged. Run RunMEDL again to fit from the start (max_epochs = ... ",
-         "bounds the time).", call. = FALSE)
+         "object is unchanged. Run RunMEDL again; with checkpoint = \"fit.ckpt\" a later ",
+         "RunMEDL(..., checkpoint = \"fit.ckpt\", resume = TRUE) continues where it stopped.",
+         call. = FALSE)
   }
   model.dir <- model.dir %||% tempfile("medl-model-")
   result$model$save(model.dir, overwrite = TRUE)
