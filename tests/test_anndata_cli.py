@@ -46,12 +46,17 @@ def test_run_medl_bad_input_leaves_adata_unchanged(small_data, kwargs, message):
     assert (set(adata.obsm), set(adata.layers), set(adata.uns)) == before
 
 
-def test_cli_fit_round_trip(small_data, tmp_path):
-    path = tmp_path / "in.h5ad"
-    small = small_data.copy()
+def _input_file(data, tmp_path):
+    """The data as an .h5ad of log-normalised X alone (no counts or truth layers)."""
+    path, small = tmp_path / "in.h5ad", data.copy()
     for key in list(small.layers):
         del small.layers[key]
     small.write_h5ad(path)
+    return path, small
+
+
+def test_cli_fit_round_trip(small_data, tmp_path):
+    path, small = _input_file(small_data, tmp_path)
     code = main([
         "fit", str(path), "--batch", "batch", "--out", str(tmp_path / "out"),
         "--counterfactual", "batch1", "--max-epochs", "3", "--quiet", "--preprocess", "no",
@@ -66,11 +71,7 @@ def test_cli_fit_round_trip(small_data, tmp_path):
 
 
 def test_cli_checkpoint_and_resume(small_data, tmp_path):
-    path = tmp_path / "in.h5ad"
-    small = small_data.copy()
-    for key in list(small.layers):
-        del small.layers[key]
-    small.write_h5ad(path)
+    path, _ = _input_file(small_data, tmp_path)
     args = ["fit", str(path), "--batch", "batch", "--out", str(tmp_path / "out"), "--quiet",
             "--preprocess", "no", "--device", "cpu", "--variant", "paper",
             "--checkpoint", str(tmp_path / "fit.ckpt")]  # fmt: skip

@@ -16,6 +16,12 @@
 #' @export
 install_medl <- function(envname = "r-medl", source = Sys.getenv("MEDL_SOURCE", ""),
                          python = NULL, torch = "torch") {
+  # R puts its own library folders first in LD_LIBRARY_PATH; a system libpython found there
+  # can shadow the interpreter's own (here: pip's ssl module then fails to load and pip
+  # cannot reach the package index). pip needs nothing of R's, so it runs without them.
+  ld <- Sys.getenv("LD_LIBRARY_PATH", unset = NA)
+  Sys.unsetenv("LD_LIBRARY_PATH")
+  on.exit(if (!is.na(ld)) Sys.setenv(LD_LIBRARY_PATH = ld), add = TRUE)
   if (!reticulate::virtualenv_exists(envname)) {
     reticulate::virtualenv_create(envname, python = python)
   }

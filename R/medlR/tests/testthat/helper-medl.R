@@ -43,3 +43,12 @@ object_state <- function(obj) {
                         function(r) SeuratObject::Embeddings(obj, r))
   )
 }
+
+# The same data as a SingleCellExperiment (logcounts of the variable features).
+simulated_sce <- function(...) {
+  obj <- simulated_object(...)
+  feats <- SeuratObject::VariableFeatures(obj)
+  SingleCellExperiment::SingleCellExperiment(
+    assays = list(logcounts = SeuratObject::GetAssayData(obj, slot = "data")[feats, ]),
+    colData = S4Vectors::DataFrame(obj[[]]))
+}

@@ -2,10 +2,7 @@ test_that("SingleCellExperiment method adds reducedDims and altExps", {
   need_python()
   skip_if_not_installed("SingleCellExperiment")
   obj <- simulated_object()
-  feats <- SeuratObject::VariableFeatures(obj)
-  sce <- SingleCellExperiment::SingleCellExperiment(
-    assays = list(logcounts = SeuratObject::GetAssayData(obj, slot = "data")[feats, ]),
-    colData = S4Vectors::DataFrame(obj[[]]))
+  sce <- simulated_sce()
   out <- run_fast(sce, batch = "donor", counterfactual = "B", seed = 4)
   fe <- SingleCellExperiment::reducedDim(out, "MEDL_FE")
   expect_equal(rownames(fe), colnames(sce))

@@ -36,12 +36,7 @@ test_that("a Seurat object saved after RunMEDL keeps its model in a new R sessio
 test_that("a SingleCellExperiment saved after RunMEDL keeps its model in a new R session", {
   need_python()
   skip_if_not_installed("SingleCellExperiment")
-  obj <- simulated_object()
-  feats <- SeuratObject::VariableFeatures(obj)
-  sce <- SingleCellExperiment::SingleCellExperiment(
-    assays = list(logcounts = SeuratObject::GetAssayData(obj, slot = "data")[feats, ]),
-    colData = S4Vectors::DataFrame(obj[[]]))
-  out <- run_fast(sce, batch = "donor", seed = 2)
+  out <- run_fast(simulated_sce(), batch = "donor", seed = 2)
   rds <- tempfile(fileext = ".rds")
   saveRDS(out, rds)
   unlink(S4Vectors::metadata(out)$medl$model.dir, recursive = TRUE)
