@@ -134,6 +134,12 @@ class PCA:
 
 
 # ---------------------------------------------------------- counterfactual baselines
+def _dense(X: Any) -> np.ndarray:
+    """A dense float32 copy of the checked matrix."""
+    mat = check_matrix(X)
+    return np.asarray(mat.todense() if hasattr(mat, "todense") else mat, np.float32)
+
+
 def _targets_and_codes(
     batch: Any, target: Any, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -151,9 +157,8 @@ def mean_shift_counterfactual(X: Any, batch: Any, target: Any) -> np.ndarray:
     The trivial counterfactual: one global shift per pair of batches, the same for every
     cell type. Any model has to beat it on the cell-type-specific part of a batch effect.
     """
-    mat = check_matrix(X)
-    own, dest, known = _targets_and_codes(batch, target, mat.shape[0])
-    dense = np.asarray(mat.todense() if hasattr(mat, "todense") else mat, dtype=np.float32)
+    dense = _dense(X)
+    own, dest, known = _targets_and_codes(batch, target, dense.shape[0])
     means = {b: dense[own == b].mean(0) for b in known}
     out = dense.copy()
     for b_own in known:
@@ -182,10 +187,9 @@ def knn_counterfactual(
     """
     from sklearn.neighbors import NearestNeighbors
 
-    mat = check_matrix(X)
+    dense = _dense(X)
     n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
-    own, dest, known = _targets_and_codes(batch, target, mat.shape[0])
-    dense = np.asarray(mat.todense() if hasattr(mat, "todense") else mat, dtype=np.float32)
+    own, dest, known = _targets_and_codes(batch, target, dense.shape[0])
     if embedding is None:
         k = min(n_components, *dense.shape) - 1
         space = _SkPCA(n_components=k, random_state=seed).fit_transform(dense)

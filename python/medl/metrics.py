@@ -71,7 +71,8 @@ def clustering_scores(
 def _neighbour_labels(
     embedding: Any, labels: Any, n_neighbors: int, max_cells: int | None, seed: int
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Codes of each cell's ``n_neighbors`` nearest neighbours (self excluded), distances."""
+    """Codes of each cell's ``n_neighbors`` nearest neighbours (self excluded), distances,
+    the number of levels and each (sampled) cell's own code."""
     emb, lab = _prepare(embedding, labels, max_cells, seed)
     n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
     if n_neighbors >= emb.shape[0]:
@@ -81,7 +82,7 @@ def _neighbour_labels(
     _, codes = np.unique(lab, return_inverse=True)
     nn = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(emb)
     dist, idx = nn.kneighbors(emb)
-    return codes[idx[:, 1:]], dist[:, 1:], int(codes.max()) + 1
+    return codes[idx[:, 1:]], dist[:, 1:], int(codes.max()) + 1, codes
 
 
 def batch_entropy(
@@ -96,7 +97,7 @@ def batch_entropy(
     1 means every neighbourhood holds the levels in equal shares (well mixed), 0 that every
     neighbourhood holds a single level.
     """
-    neigh, _, levels = _neighbour_labels(embedding, labels, n_neighbors, max_cells, seed)
+    neigh, _, levels, _ = _neighbour_labels(embedding, labels, n_neighbors, max_cells, seed)
     share = _label_shares(neigh, np.full(neigh.shape, 1.0 / neigh.shape[1]), levels)
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.where(share > 0, share * np.log(share), 0.0).sum(1)
@@ -119,7 +120,9 @@ def lisi(
     """
     if not perplexity > 0:
         raise ValueError(f"perplexity must be > 0, got {perplexity}.")
-    neigh, dist, levels = _neighbour_labels(embedding, labels, int(3 * perplexity), max_cells, seed)
+    neigh, dist, levels, _ = _neighbour_labels(
+        embedding, labels, int(3 * perplexity), max_cells, seed
+    )
     weights = _perplexity_weights(dist**2, perplexity)
     share = _label_shares(neigh, weights, levels)
     return float(np.median(1.0 / (share**2).sum(1)))
@@ -160,9 +163,7 @@ def knn_purity(
     1 means every neighbourhood is pure; with balanced labels, chance is about 1 / levels.
     High for cell type = biology kept.
     """
-    emb, lab = _prepare(embedding, labels, max_cells, seed)
-    neigh, _, _ = _neighbour_labels(emb, lab, n_neighbors, None, seed)
-    _, own = np.unique(lab, return_inverse=True)
+    neigh, _, _, own = _neighbour_labels(embedding, labels, n_neighbors, max_cells, seed)
     return float((neigh == own[:, None]).mean())
 
 

@@ -162,7 +162,7 @@ class EarlyStopping:
     def update(self, value: float, epoch: int, module: nn.Module, steps: int = 0) -> None:
         if value < self.best:
             self.best, self.best_epoch, self.wait = value, epoch, 0
-            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            self.best_state = _snapshot(module)
         else:
             self.wait += 1
             self.stopped = self.wait >= self.patience and steps >= self.min_steps
@@ -333,7 +333,7 @@ def fit(
 
     for p in plans:
         stopper = stoppers[p.name]
-        state = stopper.best_state if stopper.best_state is not None else None
+        state = stopper.best_state
         if state is None and (diverged[p.name] is not None or interrupted):
             state = initial[p.name]
         if state is not None:
