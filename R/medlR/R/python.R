@@ -61,6 +61,7 @@ medl_available <- function() {
   )
   .medl_state$module <- module
   .warn_reference_blas()
+  .set_torch_threads()
   module
 }
 
@@ -68,9 +69,24 @@ medl_available <- function() {
 # inside R about 20 times slower than in Python.
 .warn_reference_blas <- function() {
   blas <- tryCatch(extSoftVersion()[["BLAS"]], error = function(e) "")
-  if (grepl("/blas/libblas", blas, fixed = TRUE)) {
+  if (.reference_blas(blas)) {
     warning("R uses the reference BLAS (", blas, "); medl trains about 20x slower in R ",
             "than in Python. Install an optimised BLAS, e.g. on Debian/Ubuntu: ",
             "apt-get install libopenblas0-pthread.", call. = FALSE)
+  }
+}
+
+.reference_blas <- function(blas = tryCatch(extSoftVersion()[["BLAS"]], error = function(e) "")) {
+  grepl("/blas/libblas", blas, fixed = TRUE)
+}
+
+# With a threaded BLAS in R (OpenBLAS, MKL), torch's matrix products run on its threads while
+# torch's other work runs on OpenMP threads that spin for the same cores: a default fit ran
+# 2.3x slower in R than in Python (docs/benchmarks.md). So the BLAS alone uses the cores and
+# torch's own work one thread; options(medlR.torch.threads = n) chooses otherwise.
+.set_torch_threads <- function() {
+  n <- getOption("medlR.torch.threads", if (.reference_blas()) NA else 1L)
+  if (!is.na(n)) {
+    reticulate::import("torch")$set_num_threads(as.integer(n))
   }
 }

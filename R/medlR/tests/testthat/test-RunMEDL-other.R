@@ -54,3 +54,17 @@ test_that("ReadH5AD reads counts, names and metadata of an .h5ad file", {
   expect_error(ReadH5AD(file, layer = "spliced"), "no layer 'spliced'")
   expect_error(ReadH5AD(tempfile()), "No file")
 })
+
+test_that("torch leaves the cores to R's threaded BLAS, unless told otherwise", {
+  need_python()
+  skip_if(medlR:::.reference_blas(), "R uses the reference BLAS: torch threads stay as set")
+  torch <- reticulate::import("torch")
+  medlR:::.set_torch_threads()
+  expect_equal(torch$get_num_threads(), 1L)
+  old <- options(medlR.torch.threads = 2L)
+  medlR:::.set_torch_threads()
+  options(old)
+  expect_equal(torch$get_num_threads(), 2L)
+  medlR:::.set_torch_threads()
+  expect_equal(torch$get_num_threads(), 1L)
+})
