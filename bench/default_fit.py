@@ -8,6 +8,7 @@ same counts, in that Python (scvi-tools needs numpy 2; ``bench/.peers-venv`` has
 
     python bench/default_fit.py --cells 500 2000 10000 [--device cuda] [--json out.json]
     python bench/default_fit.py --cells 10000 --scvi-python bench/.peers-venv/bin/python
+    (add --scvi-only to time scVI alone, e.g. next to bench/runmedl_time.R's R timings)
 """
 
 from __future__ import annotations
@@ -33,12 +34,22 @@ print(json.dumps({"seconds": time.perf_counter() - t0,
 """
 
 
-def one(n_cells: int, n_genes: int, device: str, scvi_python: str | None) -> dict:
+def one(n_cells: int, n_genes: int, device: str, scvi_python: str | None, medl_too: bool) -> dict:
+    import medl
+
+    adata = medl.datasets.simulate(n_cells=n_cells, n_genes=n_genes, n_batches=3, seed=0)
+    scvi = run_scvi(adata, scvi_python, device) if scvi_python else {}
+    row = {"cells": n_cells, "genes": n_genes}
+    if scvi:
+        row.update({"scvi_seconds": round(scvi["seconds"], 1), "scvi_epochs": scvi["epochs"]})
+    return {**row, **time_medl(adata, device)} if medl_too else row
+
+
+def time_medl(adata, device: str) -> dict:
     import torch
 
     import medl
 
-    adata = medl.datasets.simulate(n_cells=n_cells, n_genes=n_genes, n_batches=3, seed=0)
     batch = adata.obs["batch"].to_numpy()
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -47,17 +58,14 @@ def one(n_cells: int, n_genes: int, device: str, scvi_python: str | None) -> dic
     seconds = time.perf_counter() - t0
     info = result.model.fit_info
     fe = result.fixed_effects
-    scvi = run_scvi(adata, scvi_python, device) if scvi_python else {}
     return {
-        "cells": n_cells, "genes": n_genes, "device": str(result.model.device),
+        "device": str(result.model.device),
         "seconds": round(seconds, 1), "epochs": info["epochs"],
         "batch_size": info.get("batch_size"),
         "fe_purity": round(medl.metrics.knn_purity(fe, adata.obs["cell_type"]), 3),
         "fe_batch_entropy": round(medl.metrics.batch_entropy(fe, batch), 3),
         "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3)
         if device == "cuda" else None,
-        "scvi_seconds": round(scvi["seconds"], 1) if scvi else None,
-        "scvi_epochs": scvi.get("epochs"),
     }  # fmt: skip
 
 
@@ -84,11 +92,12 @@ def main() -> None:
     parser.add_argument("--genes", type=int, default=2000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--scvi-python", help="also time scVI's defaults in this Python")
+    parser.add_argument("--scvi-only", action="store_true", help="time scVI alone")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     rows = []
     for n in args.cells:
-        rows.append(one(n, args.genes, args.device, args.scvi_python))
+        rows.append(one(n, args.genes, args.device, args.scvi_python, not args.scvi_only))
         print(json.dumps(rows[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
