@@ -20,6 +20,26 @@ def test_knn_purity_known_layouts():
     assert abs(metrics.knn_purity(mixed, shuffled) - 0.5) < 0.05
 
 
+def test_batch_entropy_ceiling_known_answers_and_reached_by_an_ideal_embedding():
+    rng = np.random.default_rng(0)
+    types = np.repeat(["a", "b"], 300)
+    # batch independent of type: the ceiling is 1
+    assert metrics.batch_entropy_ceiling(np.tile(["x", "y", "z"], 200), types) == 1.0
+    # batch fully determined by type: no mixing is possible without merging types
+    assert metrics.batch_entropy_ceiling(np.repeat(["x", "y"], 300), types) == 0.0
+    # 80% confounded: an embedding with pure types, batches shuffled within each type,
+    # reaches the ceiling; one that merges the types exceeds it
+    batch = np.where(rng.random(600) < 0.8, np.repeat(["x", "y"], 300), np.repeat(["y", "x"], 300))
+    ceiling = metrics.batch_entropy_ceiling(batch, types)
+    assert 0.6 < ceiling < 0.8  # H(0.8, 0.2) / log 2 = 0.72
+    ideal = np.r_[rng.normal(0, 1, (300, 2)), rng.normal(50, 1, (300, 2))]
+    assert metrics.batch_entropy(ideal, batch) == pytest.approx(ceiling, abs=0.05)
+    merged = rng.normal(0, 1, (600, 2))
+    assert metrics.batch_entropy(merged, batch) > ceiling + 0.2
+    with pytest.raises(ValueError, match="one label per cell"):
+        metrics.batch_entropy_ceiling(batch, types[:-1])
+
+
 def test_shift_scores_known_answers():
     rng = np.random.default_rng(0)
     common = rng.normal(0, 1, 200)

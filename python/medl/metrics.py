@@ -104,6 +104,27 @@ def batch_entropy(
     return float(entropy.mean() / np.log(levels))
 
 
+def batch_entropy_ceiling(batch: Any, labels: Any) -> float:
+    """The :func:`batch_entropy` of an ideal embedding: cell types kept apart, batches
+    perfectly mixed within each type.
+
+    It is the batch entropy of each cell type's batch composition (scaled by log of the
+    number of batches), averaged over cells. When batches differ in cell-type composition it
+    is below 1: an embedding whose batch entropy exceeds it must have merged cell types.
+    """
+    levels = check_labels(batch, len(batch), "batch")
+    types = check_labels(labels, len(levels), "labels")
+    n_levels = len(np.unique(levels))
+    if n_levels < 2:
+        raise ValueError("batch needs at least 2 distinct values.")
+    total = 0.0
+    for t in np.unique(types):
+        _, counts = np.unique(levels[types == t], return_counts=True)
+        share = counts / counts.sum()
+        total += counts.sum() * float(-(share * np.log(share)).sum())
+    return total / len(levels) / np.log(n_levels)
+
+
 def lisi(
     embedding: Any,
     labels: Any,
