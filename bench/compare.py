@@ -412,7 +412,10 @@ def main() -> None:
                     f"{a.n_obs} cells x {a.n_vars} genes, {a.obs['batch'].nunique()} batches, "
                     f"{a.obs['cell_type'].nunique()} cell types.", "", "### Integration", "",
                     fmt(integ), "", f"![UMAPs](figures/{fig_path.name})", ""]  # fmt: skip
-            text += [verdict_integration(integ), ""]
+            ceiling = metrics.batch_entropy_ceiling(a.obs["batch"], a.obs["cell_type"])
+            text += [verdict_integration(integ), "",
+                     f"kNN batch entropy ceiling (cell types apart, batches mixed within each "
+                     f"type; above it, types were merged): {ceiling:.3f}.", ""]  # fmt: skip
             if data.truth:
                 cf_table = simulated_counterfactual_scores(data, methods)
                 text += ["### Counterfactuals against the simulated truth", "",

@@ -92,6 +92,20 @@ def test_default_latents_mix_batches_keep_biology_and_separate_effects(cf_model,
     assert silhouette(re, batch) > silhouette(fe, batch) + 0.1
 
 
+def test_labels_keep_cell_types_confounded_with_batch():
+    """Each of 6 batches is 80% one cell type. Unsupervised, the FE code merges the types
+    (docs/method.md); with labels (FEC) it keeps them and still mixes batches within them."""
+    data = medl.datasets.simulate(
+        n_cells=1200, n_genes=500, n_batches=6, interaction=0.5, confounding=0.8, seed=0
+    )
+    X, batch, types = data.X, data.obs["batch"], data.obs["cell_type"]
+    fe = medl.MEDL(seed=0, device="cpu").fit(X, batch, types, progress=False).fixed_effects(X)
+    pcs = PCA(latent_dim=10).fit_transform(X)
+    assert knn_purity(fe, types) >= 0.95 * knn_purity(pcs, types)
+    ceiling = medl.metrics.batch_entropy_ceiling(batch, types)
+    assert batch_entropy(pcs, batch) + 0.2 < batch_entropy(fe, batch) <= ceiling + 0.02
+
+
 def test_defaults_train_on_a_few_hundred_cells():
     """500 cells, 3 batches, no settings: enough optimizer steps to learn cell types."""
     data = medl.datasets.simulate(n_cells=500, n_genes=200, n_batches=3, seed=3)
