@@ -37,7 +37,9 @@ def test_a_diverging_fit_warns_and_keeps_finite_weights(small_data):
 
 WORKER = textwrap.dedent(
     """
-    import sys, numpy as np, torch, medl
+    import signal, sys, numpy as np, torch, medl
+    # a shell that starts jobs in the background makes them ignore SIGINT, and so would this
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     torch.set_num_threads(1)
     data = medl.datasets.simulate(n_cells=2000, n_genes=200, seed=0)
     model = medl.MEDL(seed=0, device="cpu").fit(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import medl
 
@@ -58,9 +59,16 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(data):
     adata, _ = data
-    return medl.fit_medl(
-        adata.X, adata.obs["batch"], counterfactual=["batch1"], progress=False, **FIT
-    )
+    # medlR runs torch on one thread beside R's threaded BLAS (R/medlR/R/python.R); a thread
+    # count of its own would change the order of floating-point sums, so match it
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return medl.fit_medl(
+            adata.X, adata.obs["batch"], counterfactual=["batch1"], progress=False, **FIT
+        )
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _run_r(scenario: str, path: Path, tmp_path: Path) -> dict:
