@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from scvi_compare import run_worker
 
 SCVI_WORKER = """
 import json, sys, time
@@ -77,13 +78,7 @@ def run_scvi(adata, python: str, device: str) -> dict:
         keep = adata.copy()
         keep.layers = {"counts": adata.layers["counts"]}
         keep.write_h5ad(path)
-        out = subprocess.run(
-            [python, "-c", SCVI_WORKER, str(path), accelerator],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    if out.returncode != 0:
-        raise SystemExit(f"scVI run failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        return run_worker(python, SCVI_WORKER, str(path), accelerator)
 
 
 def main() -> None:

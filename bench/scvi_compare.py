@@ -96,10 +96,13 @@ def run_scvi(path: Path, args) -> dict:
         "path": str(path), "epochs": args.epochs, "patience": args.patience,
         "batch_size": args.batch_size, "device": args.device, "threads": args.threads,
     }  # fmt: skip
-    out = subprocess.run(
-        [scvi_python(args.scvi_python), "-c", SCVI_WORKER, json.dumps(cfg)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    return run_worker(scvi_python(args.scvi_python), SCVI_WORKER, json.dumps(cfg))
+
+
+def run_worker(python: str, code: str, *args: str) -> dict:
+    """Run ``code`` in another Python (scvi-tools lives in its own environment) and return
+    the JSON object on its last line of output."""
+    out = subprocess.run([python, "-c", code, *args], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"scVI run failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -70,7 +70,7 @@ def clustering_scores(
 
 def _neighbour_labels(
     embedding: Any, labels: Any, n_neighbors: int, max_cells: int | None, seed: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """Codes of each cell's ``n_neighbors`` nearest neighbours (self excluded), distances,
     the number of levels and each (sampled) cell's own code."""
     emb, lab = _prepare(embedding, labels, max_cells, seed)
