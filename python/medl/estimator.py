@@ -110,8 +110,14 @@ class Estimator:
     def _build(self) -> dict[str, nn.Module]:
         raise NotImplementedError
 
-    def _plans(self, lr: float) -> list[Plan]:
+    def _plans(self, lr: float, data: DeviceData, pairs: torch.Tensor | None) -> list[Plan]:
         return [Plan(name, module, lr) for name, module in self.modules.items()]
+
+    def _anchor_pairs(
+        self, mat: Any, batch_codes: np.ndarray | None, train_idx: np.ndarray
+    ) -> np.ndarray | None:
+        """Cross-batch cell pairs a subnetwork trains on (none here)."""
+        return None
 
     # ----------------------------------------------------------------------- fitting
     def _fit(
@@ -176,6 +182,7 @@ class Estimator:
         self.feature_names = None if feature_names is None else [str(f) for f in feature_names]
         self.scaler = MinMaxScaler(self.params["scaling"]).fit(mat, train_idx)
         start = time.perf_counter()
+        pairs = self._anchor_pairs(mat, batch_codes, train_idx)
         with _seeded(self.params["seed"], self.device):
             self.modules = {k: m.to(self.device) for k, m in self._build().items()}
             data = DeviceData(
@@ -191,7 +198,7 @@ class Estimator:
             precision = _training_precision(self.params["precision"])
             with numeric_precision(precision, self.device):
                 result = train_fit(
-                    self._plans(lr),
+                    self._plans(lr, data, _tensor(pairs, self.device)),
                     data,
                     train_idx,
                     val_idx,

@@ -9,10 +9,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from .anchors import mnn_pairs
 from .device import Storage
 from .estimator import Estimator
 from .nn import FixedEffectsNet, MixedEffectsVAE, RandomEffectsNet
-from .train import AdversarialPlan, Plan
+from .train import AdversarialPlan, AnchorPlan, DeviceData, Plan
 from .validate import check_int, check_positive_int, check_target
 from .variants import DEFAULT_VARIANT, pick, variant_settings
 
@@ -262,8 +263,20 @@ class MEDL(Estimator):
         )
         return {"fe": fe, "re": re}
 
-    def _plans(self, lr: float) -> list[Plan]:
-        if isinstance(self.modules["fe"], MixedEffectsVAE):
+    def _anchor_pairs(
+        self, mat: Any, batch_codes: np.ndarray | None, train_idx: np.ndarray
+    ) -> np.ndarray | None:
+        w = self.weights
+        if self.params["variant"] != "variational" or not (w.fe_anchor or w.fe_cross):
+            return None
+        pairs = mnn_pairs(mat, batch_codes, train_idx, seed=self.params["seed"])
+        return pairs if len(pairs) else None
+
+    def _plans(self, lr: float, data: DeviceData, pairs: torch.Tensor | None) -> list[Plan]:
+        if isinstance(self.modules["fe"], MixedEffectsVAE) and pairs is not None:
+            w = self.weights
+            fe = AnchorPlan("fe", self.modules["fe"], lr, data, pairs, w.fe_anchor, w.fe_cross)
+        elif isinstance(self.modules["fe"], MixedEffectsVAE):
             fe = Plan("fe", self.modules["fe"], lr)
         else:
             fe = AdversarialPlan("fe", self.modules["fe"], lr, monitor=self.params["fe_monitor"])

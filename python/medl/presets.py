@@ -12,7 +12,9 @@ class LossWeights:
     ``ae_*`` are used by the AE/AEC baselines, ``fe_*`` by the fixed-effects subnetwork
     (``fec_*`` when cell-type labels are given: FEC), ``re_*`` by the random-effects
     subnetwork. ``fe_latent_kl`` weighs the latent KL of the variational variant's
-    mixed-effects VAE (which also uses ``re_kl`` for its per-batch layers and ``fec_y``).
+    mixed-effects VAE (which also uses ``re_kl`` for its per-batch layers and ``fec_y``);
+    ``fe_anchor`` its pull between mutual nearest neighbours of different batches
+    (:mod:`medl.anchors`; 0: off).
     """
 
     ae_recon: float = 1.0
@@ -27,6 +29,8 @@ class LossWeights:
     re_z: float = 0.1
     re_kl: float = 1e-5
     fe_latent_kl: float = 8.0
+    fe_anchor: float = 0.0
+    fe_cross: float = 0.0
 
     def update(self, overrides: dict[str, float] | None) -> LossWeights:
         if not overrides:

@@ -103,6 +103,50 @@ class Plan:
         return [self.optimizer]
 
 
+class AnchorPlan(Plan):
+    """A single Adam on the total loss plus two terms on cross-batch anchor pairs.
+
+    Each step also draws as many anchor pairs (:mod:`medl.anchors`) as the minibatch has
+    cells, from the global torch generator (which checkpoints save), encodes both cells of
+    each pair and adds ``weight`` times the mean squared distance between their codes, and
+    ``cross`` times the likelihood of each cell's partner under the cell's code decoded in
+    the partner's batch (the module's ``encode``, ``decode`` and ``nll``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        module: nn.Module,
+        lr: float,
+        data: DeviceData,
+        pairs: torch.Tensor,
+        weight: float,
+        cross: float = 0.0,
+        monitor: str = "total",
+    ) -> None:
+        super().__init__(name, module, lr, monitor)
+        self.data, self.pairs, self.weight, self.cross = data, pairs, weight, cross
+
+    def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
+        losses = self.module.loss(x, codes, labels)
+        draw = torch.randint(len(self.pairs), (len(x),), device=self.pairs.device)
+        x_ab, codes_ab, _ = self.data.take(self.pairs[draw].T.reshape(-1))
+        z = self.module.encode(x_ab)
+        a, b = z.split(len(x))
+        losses["anchor"] = (a - b).square().sum(1).mean()
+        total = losses["total"] + self.weight * losses["anchor"]
+        if self.cross:
+            # each end decoded in its partner's batch should look like the partner
+            swapped = torch.cat([b, a]), codes_ab.roll(len(x))
+            losses["cross"] = self.module.nll(self.module.decode(*swapped), x_ab.roll(len(x), 0))
+            total = total + self.cross * losses["cross"]
+        self.optimizer.zero_grad(set_to_none=True)
+        self.comm.backward(total, len(x), n_global or len(x))
+        self.comm.sync_grads(self.module.parameters())
+        self.optimizer.step()
+        return losses
+
+
 class AdversarialPlan(Plan):
     """The fixed-effects step: adversary first (AE frozen), then the AE (adversary frozen).
 

@@ -28,9 +28,9 @@ RunMEDL <- function(object, ...) {
 #' @param batch Name of the cell-metadata column holding the batch (donor, protocol, ...),
 #'   or one value per cell.
 #' @param labels Optional metadata column (or values) with cell types: adds the latent
-#'   cell-type classifier to the FE subnetwork (FEC). Pass them when batches differ in
-#'   cell-type composition: without labels the FE space can merge cell types that are
-#'   confounded with batch (docs/method.md).
+#'   cell-type classifier to the FE subnetwork (FEC). Without labels, cross-batch anchors
+#'   (mutual nearest neighbours) keep cell types that batches differ in; labels keep them
+#'   more firmly where a type is rare in most batches (docs/method.md).
 #' @param assay Assay to use (default: the default assay); its \code{data} must be
 #'   log-normalised (\code{NormalizeData}).
 #' @param features Features to use (default: the assay's variable features).

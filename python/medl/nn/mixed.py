@@ -116,14 +116,18 @@ class MixedEffectsVAE(nn.Module):
     def kl(self) -> torch.Tensor:
         return self.effects.kl()
 
+    def nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Gaussian negative log-likelihood of ``x`` given the decoded ``out``, per cell."""
+        log_scale = self.log_scale.clamp_min(-7.0)
+        return (0.5 * (out - x).square() * torch.exp(-2 * log_scale) + log_scale).sum(1).mean()
+
     def loss(
         self, x: torch.Tensor, codes: torch.Tensor | None, labels: torch.Tensor | None
     ) -> Losses:
         mean, logvar = self.posterior(x)
         latent = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean) if self.training else mean
         out = self.decode(latent, codes)
-        log_scale = self.log_scale.clamp_min(-7.0)
-        nll = (0.5 * (out - x).square() * torch.exp(-2 * log_scale) + log_scale).sum(1).mean()
+        nll = self.nll(out, x)
         latent_kl = 0.5 * (mean.square() + logvar.exp() - 1 - logvar).sum(1).mean()
         kl = self.kl()
         losses = {
