@@ -87,10 +87,15 @@ class Plan:
         self.optimizer = torch.optim.Adam(module.parameters(), lr=lr, fused=True)
         self.comm = SINGLE
 
-    def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
+    def objective(self, x: torch.Tensor, codes, labels) -> tuple[Losses, torch.Tensor]:
+        """The loss terms and what the optimizer minimises (here the module's total)."""
         losses = self.module.loss(x, codes, labels)
+        return losses, losses["total"]
+
+    def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
+        losses, total = self.objective(x, codes, labels)
         self.optimizer.zero_grad(set_to_none=True)
-        self.comm.backward(losses["total"], len(x), n_global or len(x))
+        self.comm.backward(total, len(x), n_global or len(x))
         self.comm.sync_grads(self.module.parameters())
         self.optimizer.step()
         return losses
@@ -127,24 +132,19 @@ class AnchorPlan(Plan):
         super().__init__(name, module, lr, monitor)
         self.data, self.pairs, self.weight, self.cross = data, pairs, weight, cross
 
-    def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
-        losses = self.module.loss(x, codes, labels)
+    def objective(self, x: torch.Tensor, codes, labels) -> tuple[Losses, torch.Tensor]:
+        losses, total = super().objective(x, codes, labels)
         draw = torch.randint(len(self.pairs), (len(x),), device=self.pairs.device)
         x_ab, codes_ab, _ = self.data.take(self.pairs[draw].T.reshape(-1))
-        z = self.module.encode(x_ab)
-        a, b = z.split(len(x))
+        a, b = self.module.encode(x_ab).split(len(x))
         losses["anchor"] = (a - b).square().sum(1).mean()
-        total = losses["total"] + self.weight * losses["anchor"]
+        total = total + self.weight * losses["anchor"]
         if self.cross:
             # each end decoded in its partner's batch should look like the partner
             swapped = torch.cat([b, a]), codes_ab.roll(len(x))
             losses["cross"] = self.module.nll(self.module.decode(*swapped), x_ab.roll(len(x), 0))
             total = total + self.cross * losses["cross"]
-        self.optimizer.zero_grad(set_to_none=True)
-        self.comm.backward(total, len(x), n_global or len(x))
-        self.comm.sync_grads(self.module.parameters())
-        self.optimizer.step()
-        return losses
+        return losses, total
 
 
 class AdversarialPlan(Plan):
