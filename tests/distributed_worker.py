@@ -15,9 +15,6 @@ from medl import distributed
 from medl.nn import FixedEffectsNet, RandomEffectsNet
 from medl.train import AdversarialPlan, Plan
 
-torch.set_num_threads(1)
-mode, out = sys.argv[1], sys.argv[2]
-
 
 def networks():
     torch.manual_seed(0)
@@ -49,6 +46,8 @@ def step_grads(comm) -> dict[str, np.ndarray]:
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(1)
+    mode, out = sys.argv[1], sys.argv[2]
     if mode == "grads":
         distributed.init("gloo")
         grads = step_grads(distributed.ProcessGroup())

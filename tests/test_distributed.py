@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,17 @@ from medl.train import SINGLE
 WORKER = Path(__file__).with_name("distributed_worker.py")
 sys.path.insert(0, str(WORKER.parent))
 from distributed_worker import step_grads  # noqa: E402
+
+
+@contextmanager
+def one_thread():
+    """Torch on one thread, as in the workers, and the session's count back afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def torchrun(mode: str, out: Path) -> dict:
@@ -33,7 +45,8 @@ def test_sharded_step_gives_the_single_process_gradients(tmp_path):
     """Each subnetwork's gradient, summed over 2 shards with global batch-norm statistics,
     equals the gradient of one process on the whole minibatch (adversary and AE alike)."""
     ddp = torchrun("grads", tmp_path / "grads.npz")
-    single = step_grads(SINGLE)
+    with one_thread():  # as in each worker
+        single = step_grads(SINGLE)
     assert set(ddp) == set(single) and any(k.startswith("fe.adversary") for k in ddp)
     # float32 summation noise scales with the network's gradients; biases in front of a
     # batch norm have a true gradient of zero and hold only that noise
@@ -50,13 +63,10 @@ def test_two_process_fit_tracks_one_process(tmp_path):
     3-5%), so it is held to 10%; the step-level test above is the exact check."""
     ddp = torchrun("fit", tmp_path / "fit.npz")
     data = medl.datasets.simulate(n_cells=400, n_genes=60, n_batches=3, seed=1)
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         single = medl.MEDL(hidden=(64, 16), variant="paper", lr=1e-3, device="cpu", seed=0)
         single.fit(data.X, data.obs["batch"], max_epochs=4, patience=5, batch_size=128,
                    progress=False)  # fmt: skip
-    finally:
-        torch.set_num_threads(2)
     val = single.history.filter(like=".val.total").to_numpy()
     np.testing.assert_allclose(ddp["val"][:, 1], val[:, 1], rtol=5e-3)  # RE
     np.testing.assert_allclose(ddp["val"][:, 0], val[:, 0], rtol=0.10)  # FE
