@@ -114,13 +114,14 @@ def _keeps_types_and_mixes_within_them(fe, data) -> None:
 def test_defaults_keep_cell_types_confounded_with_batch(confounded_data):
     """Without labels the cross-batch anchors keep the types a batch predicts (without them
     the FE code merged them: purity 0.73, docs/method.md), and the counterfactuals beat the
-    global shift and come near the kNN matcher."""
+    kNN matcher and the global shift, with the cell-type-specific part of the shift
+    (measured: MSE 0.20 vs 0.25 and 1.08, r 0.83)."""
     data = confounded_data
     model = medl.MEDL(seed=0, device="cpu").fit(data.X, data.obs["batch"], progress=False)
     _keeps_types_and_mixes_within_them(model.fixed_effects(data.X), data)
     mse, specific = _cf_against_peers(model, data)
-    assert mse["medl"] < 0.5 * mse["shift"] and mse["medl"] < 1.25 * mse["knn"], mse
-    assert specific > 0.7, specific
+    assert mse["medl"] < 0.5 * mse["shift"] and mse["medl"] < mse["knn"], mse
+    assert specific > 0.8, specific
 
 
 def test_labels_keep_cell_types_confounded_with_batch(confounded_data):
