@@ -113,3 +113,27 @@ def test_cross_validate_rejects_bad_requests():
         evaluate.cross_validate(
             data.X, data.obs["batch"], models=("FE",), targets={"b": data.obs["batch"]}
         )
+
+
+def test_cross_validate_gives_medl_its_own_settings(monkeypatch):
+    """``medl_kwargs`` reach the MEDL fits only: the AE baseline takes no ``variant``."""
+    seen = []
+
+    class Spy(medl.MEDL):
+        def __init__(self, **kwargs):
+            seen.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(evaluate, "MEDL", Spy)
+    data = medl.datasets.simulate(n_cells=300, n_genes=20, seed=0)
+    scores, _ = evaluate.cross_validate(
+        data.X, data.obs["batch"], models=("AE", "FE"), n_folds=3,
+        model_kwargs={"hidden": (16, 4), "device": "cpu"}, fit_kwargs={"max_epochs": 2},
+        medl_kwargs={"variant": "paper"},
+    )  # fmt: skip
+    assert len(seen) == 3 and all(kw["variant"] == "paper" for kw in seen)
+    assert set(scores["model"]) == {"AE", "FE"}
+    with pytest.raises(ValueError, match="medl_kwargs must be a dict"):
+        evaluate.cross_validate(
+            data.X, data.obs["batch"], models=("FE",), medl_kwargs=["variant", "paper"]
+        )

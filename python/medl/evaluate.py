@@ -77,6 +77,7 @@ def _fit_model(
     model_kwargs: dict[str, Any],
     fit_kwargs: dict[str, Any],
     cache: dict[str, Any],
+    medl_kwargs: dict[str, Any],
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Fit ``name`` on the training cells (validation cells for early stopping only).
 
@@ -97,7 +98,8 @@ def _fit_model(
     key = "FEC" if name == "FEC" else "MEDL"
     if key not in cache:  # FE and RE come from the same fitted MEDL
         y = labels[fit_idx] if name == "FEC" else None
-        cache[key] = MEDL(**model_kwargs).fit(X[fit_idx], batch[fit_idx], y, **fit)
+        model = MEDL(**{**model_kwargs, **medl_kwargs})
+        cache[key] = model.fit(X[fit_idx], batch[fit_idx], y, **fit)
     model = cache[key]
     if name == "RE":
         return lambda idx: model.random_effects(X[idx], batch[idx])
@@ -124,6 +126,7 @@ def cross_validate(
     fit_kwargs: dict[str, Any] | None = None,
     max_cells: int = 10_000,
     seed: int = 0,
+    medl_kwargs: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cross-validated latent scores of several models, plus the MEC classifier.
 
@@ -145,6 +148,11 @@ def cross_validate(
         Passed to every model's constructor / ``fit`` (e.g. ``{"max_epochs": 100}``).
     max_cells
         At most this many sampled test cells per score.
+    seed
+        Seed of the folds, the score subsampling and every model.
+    medl_kwargs
+        Constructor settings for the MEDL fits (FE, FEC, RE) only, over ``model_kwargs``:
+        e.g. ``{"variant": "paper"}``, which the AE baselines do not take.
 
     Returns
     -------
@@ -160,13 +168,21 @@ def cross_validate(
     target_arrays = {k: check_labels(v, n, f"targets[{k!r}]") for k, v in (targets or {}).items()}
     if target_arrays and not {"FE", "RE", "PCA"} <= set(models):
         raise ValueError("MEC targets need 'FE', 'RE' and 'PCA' in models.")
+    if medl_kwargs is not None and not isinstance(medl_kwargs, dict):
+        raise ValueError(
+            f"medl_kwargs must be a dict of MEDL settings (e.g. {{'variant': 'paper'}}), "
+            f"got {type(medl_kwargs).__name__}."
+        )
     model_kwargs = {"seed": seed, **(model_kwargs or {})}
+    medl_only = dict(medl_kwargs or {})
     groupings = {"batch": b} if y is None else {"batch": b, "cell_type": y}
     score_rows, mec_rows = [], []
     for s, split in enumerate(cv_splits(b, y, n_folds, seed)):
         cache: dict[str, Any] = {}
         encoders = {
-            name: _fit_model(name, mat, b, y, split, model_kwargs, fit_kwargs or {}, cache)
+            name: _fit_model(
+                name, mat, b, y, split, model_kwargs, fit_kwargs or {}, cache, medl_only
+            )
             for name in models
         }
         test = {name: encode(split.test) for name, encode in encoders.items()}
