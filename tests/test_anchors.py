@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 import medl
 from conftest import FIT, SMALL
 from medl.anchors import batch_offsets, mnn_pairs
+from medl.transport import AnchorTransport
 
 
 def _confounded(confounding=0.8):
@@ -101,3 +103,30 @@ def test_batch_offsets_recover_a_known_shift_whatever_the_composition():
     offsets = batch_offsets(emb, codes, pairs, 3)
     assert np.allclose(offsets.sum(0), 0.0, atol=1e-8)
     assert np.allclose(offsets, true - true.mean(0), atol=1e-8)
+
+
+def test_transport_moves_each_type_by_its_own_offset():
+    """Codes of two types, offset between batches by a different vector per type: the
+    anchors of each type carry a cell by its type's offset, not by the batches' average."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0]])
+    offsets = np.array([[1.0, 0.0], [0.0, -2.0]])  # per type, batch 0 -> batch 1
+    types = np.repeat([0, 1], 100)
+    z0 = centres[types] + rng.normal(0, 0.3, (200, 2))
+    z1 = centres[types] + offsets[types] + rng.normal(0, 0.3, (200, 2))
+    transport = AnchorTransport(
+        torch.tensor(np.vstack([z0, z1]), dtype=torch.float32),
+        torch.tensor(np.vstack([z1, z0]), dtype=torch.float32),
+        torch.tensor([0] * 200 + [1] * 200),
+        torch.tensor([1] * 200 + [0] * 200),
+    )
+    cells = torch.tensor(centres[types] + rng.normal(0, 0.3, (200, 2)), dtype=torch.float32)
+    own, to1 = torch.zeros(200, dtype=torch.long), torch.ones(200, dtype=torch.long)
+    moved = (transport.shift(cells, own, to1) - cells).numpy()
+    for t in (0, 1):  # each pair's two cells differ by noise too, so look at the means
+        np.testing.assert_allclose(moved[types == t].mean(0), offsets[t], atol=0.1)
+    assert np.abs(moved - offsets[types]).max() < 0.6
+    assert torch.equal(transport.shift(cells, own, own), cells)  # kept in its own batch
+    to2 = torch.full((200,), 2, dtype=torch.long)
+    assert torch.equal(transport.shift(cells, own, to2), cells)  # no anchors to batch 2
+    assert transport.links(0, 1) and not transport.links(0, 2)

@@ -61,11 +61,33 @@ def test_counterfactual_modes_differ(small_paper_model, small_model, small_data)
     assert not np.allclose(full, dec)
     with pytest.raises(ValueError, match="mode"):
         small_paper_model.counterfactual(X, batch, "batch0", mode="both")
-    # the variational variant decodes its batch-free code: one mode, the paper's are refused
-    mixed = small_model.counterfactual(X, batch, "batch0")
-    np.testing.assert_array_equal(mixed, small_model.counterfactual(X, batch, "batch0", "mixed"))
+    # the variational variant decodes its batch-free code, by default carried along the
+    # anchor pairs ("anchored"), or as it is ("mixed"); the paper's modes are refused
+    anchored = small_model.counterfactual(X, batch, "batch0")
+    np.testing.assert_array_equal(
+        anchored, small_model.counterfactual(X, batch, "batch0", "anchored")
+    )
+    mixed = small_model.counterfactual(X, batch, "batch0", "mixed")
+    assert not np.allclose(anchored, mixed)
     with pytest.raises(ValueError, match="'variational' variant"):
         small_model.counterfactual(X, batch, "batch0", mode="full")
+    # a cell kept in its own batch is not moved
+    np.testing.assert_array_equal(
+        small_model.reconstruct_random(X, batch),
+        small_model.counterfactual(X, batch, batch, "mixed"),
+    )
+
+
+def test_models_without_anchors_fall_back_to_plain_decoding(small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    plain = medl.MEDL(**SMALL, loss_weights={"fe_anchor": 0, "fe_cross": 0})
+    plain.fit(X, batch, **FIT)
+    assert plain.transport is None
+    np.testing.assert_array_equal(
+        plain.counterfactual(X, batch, "batch0"), plain.counterfactual(X, batch, "batch0", "mixed")
+    )
+    with pytest.raises(ValueError, match="needs the anchor pairs.*mode='mixed'"):
+        plain.counterfactual(X, batch, "batch0", mode="anchored")
 
 
 def test_variational_fe_needs_no_batch_and_reconstructs_between_batches(small_model, small_data):
@@ -132,6 +154,7 @@ def test_save_load_identity(small_model, small_data, tmp_path):
         np.testing.assert_array_equal(
             getattr(small_model, method)(*args), getattr(loaded, method)(*args), err_msg=method
         )
+    assert loaded.transport is not None  # the anchored counterfactual above needed it
     assert loaded.batch_categories == ["batch0", "batch1", "batch2"]
     assert list(loaded.history.columns) == list(small_model.history.columns)
     assert isinstance(medl.load(path), medl.MEDL)

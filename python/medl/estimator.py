@@ -119,6 +119,16 @@ class Estimator:
         """Cross-batch cell pairs a subnetwork trains on (none here)."""
         return None
 
+    def _after_training(self, data: DeviceData, pairs: torch.Tensor | None) -> None:
+        """Work on the trained networks while the training data are still on the device."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Fitted state beyond the networks' weights, saved beside them."""
+        return {}
+
+    def _restore_extra(self, state: dict[str, Any]) -> None:
+        """Rebuild what :meth:`_extra_state` saved."""
+
     # ----------------------------------------------------------------------- fitting
     def _fit(
         self,
@@ -196,9 +206,10 @@ class Estimator:
                 module.init_output(mean, std)
             lr = self.params["lr"] * (batch_size / REFERENCE_BATCH_SIZE if scale_lr else 1.0)
             precision = _training_precision(self.params["precision"])
+            pairs_t = _tensor(pairs, self.device)
             with numeric_precision(precision, self.device):
                 result = train_fit(
-                    self._plans(lr, data, _tensor(pairs, self.device)),
+                    self._plans(lr, data, pairs_t),
                     data,
                     train_idx,
                     val_idx,
@@ -212,6 +223,7 @@ class Estimator:
                     checkpoint=saver,
                     resume=state,
                 )
+                self._after_training(data, pairs_t)
         self.history = result.history
         self.fit_info = {
             "n_cells": n,
@@ -300,6 +312,7 @@ class Estimator:
             raise ValueError(f"{path} already holds a medl model; pass overwrite=True.")
         path.mkdir(parents=True, exist_ok=True)
         weights = {name: m.state_dict() for name, m in self.modules.items()}
+        weights.update(self._extra_state())
         torch.save(weights, path / WEIGHTS_FILE)
         config = {
             "format": FORMAT_NAME,
@@ -354,6 +367,7 @@ class Estimator:
                 module.load_state_dict(weights[key])
         except (KeyError, RuntimeError) as err:
             raise ValueError(f"{path}: weights do not match the stored config ({err}).") from err
+        model._restore_extra(weights)
         model.modules = {k: m.to(model.device).eval() for k, m in modules.items()}
         return model
 

@@ -14,10 +14,11 @@ from .device import Storage
 from .estimator import Estimator
 from .nn import FixedEffectsNet, MixedEffectsVAE, RandomEffectsNet
 from .train import AdversarialPlan, AnchorPlan, DeviceData, Plan
+from .transport import AnchorTransport
 from .validate import check_int, check_positive_int, check_target
 from .variants import DEFAULT_VARIANT, pick, variant_settings
 
-CounterfactualMode = Literal["mixed", "decoder", "full"]
+CounterfactualMode = Literal["anchored", "mixed", "decoder", "full"]
 
 
 class MEDL(Estimator):
@@ -143,6 +144,8 @@ class MEDL(Estimator):
             re_post_loc_init_scale=float(re_post_loc_init_scale),
             re_post_scale_init=float(re_post_scale_init),
         )
+        # the anchor pairs' codes after training (anchored counterfactuals); None without
+        self.transport: AnchorTransport | None = None
 
     def fit(
         self,
@@ -272,6 +275,21 @@ class MEDL(Estimator):
         pairs = mnn_pairs(mat, batch_codes, train_idx, seed=self.params["seed"])
         return pairs if len(pairs) else None
 
+    def _after_training(self, data: DeviceData, pairs: torch.Tensor | None) -> None:
+        self.transport = None
+        fe = self.modules["fe"]
+        if pairs is not None and isinstance(fe, MixedEffectsVAE):
+            self.transport = AnchorTransport.from_pairs(
+                fe.encode, lambda rows: data.take(rows)[0], pairs, data.codes, self.params["seed"]
+            )
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {} if self.transport is None else {"transport": self.transport.state()}
+
+    def _restore_extra(self, state: dict[str, Any]) -> None:
+        saved = state.get("transport")
+        self.transport = None if saved is None else AnchorTransport.from_state(saved, self.device)
+
     def _plans(self, lr: float, data: DeviceData, pairs: torch.Tensor | None) -> list[Plan]:
         if isinstance(self.modules["fe"], MixedEffectsVAE) and pairs is not None:
             w = self.weights
@@ -321,11 +339,14 @@ class MEDL(Estimator):
         target
             One batch for every cell, or one target per cell.
         mode
-            ``"mixed"`` (the variational variant's, its only mode): the cell's batch-free
-            FE code decoded with the target batch's random effects. Paper variant, through
-            the RE subnetwork: ``"full"`` (default; the reference implementation's): the
-            target batch goes to encoder and decoder; ``"decoder"``: encode with the cell's
-            own batch, decode with the target's (docs/counterfactuals.md).
+            Variational variant: ``"anchored"`` (default): the cell's FE code, moved along
+            the cross-batch anchor pairs from its batch to the target (``medl.transport``),
+            decoded with the target batch's random effects; ``"mixed"``: the code decoded
+            as it is. A model fitted without anchors (``fe_anchor`` and ``fe_cross`` 0, or
+            no mutual neighbours) has ``"mixed"`` only. Paper variant, through the RE
+            subnetwork: ``"full"`` (default; the reference implementation's): the target
+            batch goes to encoder and decoder; ``"decoder"``: encode with the cell's own
+            batch, decode with the target's (docs/counterfactuals.md).
         n_samples
             Variational variant only: draw the cell's code and the target batch's random
             effects ``n_samples`` times from their posteriors and return ``(mean, sd)`` of
@@ -341,13 +362,7 @@ class MEDL(Estimator):
         """
         self._check_fitted()
         mixed = isinstance(self.modules["fe"], MixedEffectsVAE)
-        mode = mode or variant_settings(self.params["variant"])["counterfactual_mode"]
-        allowed = ("mixed",) if mixed else ("decoder", "full")
-        if mode not in allowed:
-            raise ValueError(
-                f"mode must be one of {allowed} for the {self.params['variant']!r} variant, "
-                f"got {mode!r}."
-            )
+        mode = self._counterfactual_mode(mode)
         mat = self._input(X)
         own = self._codes(batch, mat.shape[0])
         dest = check_target(target, mat.shape[0], self.batch_categories)
@@ -356,12 +371,12 @@ class MEDL(Estimator):
             if not mixed:
                 raise ValueError("n_samples needs the variational variant (variant='paper' "
                                  "has no posterior over its counterfactual code).")  # fmt: skip
-            return self._sampled_counterfactual(mat, dest, n_samples, sample_seed)
+            return self._sampled_counterfactual(mat, own, dest, n_samples, sample_seed, mode)
         if mixed:
             fe = self.modules["fe"]
 
-            def decode(x: torch.Tensor, _: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
-                return self.scaler.inverse(fe.decode(fe.encode(x), dest_c))
+            def decode(x: torch.Tensor, own_c: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
+                return self.scaler.inverse(fe.decode(self._code(x, own_c, dest_c, mode), dest_c))
 
             return self._map(mat, decode, own, dest)
         re = self.modules["re"]
@@ -372,18 +387,47 @@ class MEDL(Estimator):
 
         return self._map(mat, run, own, dest)
 
+    def _counterfactual_mode(self, mode: str | None) -> str:
+        """The mode asked for, or the model's default, checked against what it can do."""
+        mixed = isinstance(self.modules["fe"], MixedEffectsVAE)
+        if mode is None:
+            mode = variant_settings(self.params["variant"])["counterfactual_mode"]
+            if mode == "anchored" and self.transport is None:
+                mode = "mixed"
+        allowed = ("anchored", "mixed") if mixed else ("decoder", "full")
+        if mode not in allowed:
+            raise ValueError(
+                f"mode must be one of {allowed} for the {self.params['variant']!r} variant, "
+                f"got {mode!r}."
+            )
+        if mode == "anchored" and self.transport is None:
+            raise ValueError(
+                "mode='anchored' needs the anchor pairs, and this model has none (fitted "
+                "with fe_anchor and fe_cross 0, without mutual neighbours between batches, "
+                "or saved before anchored counterfactuals existed); use mode='mixed'."
+            )
+        return mode
+
+    def _code(
+        self, x: torch.Tensor, own: torch.Tensor, dest: torch.Tensor, mode: str
+    ) -> torch.Tensor:
+        """The FE code of the scaled cells ``x``, carried to ``dest`` in mode "anchored"."""
+        z = self.modules["fe"].encode(x)
+        return self.transport.shift(z, own, dest) if mode == "anchored" else z
+
     def _sampled_counterfactual(
-        self, mat: Any, dest: np.ndarray, n: int, seed: int
+        self, mat: Any, own: np.ndarray, dest: np.ndarray, n: int, seed: int, mode: str
     ) -> tuple[np.ndarray, np.ndarray]:
         fe = self.modules["fe"]
         generator = torch.Generator(device=self.device).manual_seed(check_int(seed, "seed"))
 
-        def draws(x: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
-            profiles = self.scaler.inverse(fe.sample(x, dest_c, n, generator))
+        def draws(x: torch.Tensor, own_c: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
+            move = self._code(x, own_c, dest_c, mode) - fe.encode(x)
+            profiles = self.scaler.inverse(fe.sample(x, dest_c, n, generator, move))
             mean, sd = profiles.mean(0), profiles.std(0, correction=0)
             return torch.cat([mean, sd], dim=1)
 
-        both = self._map(mat, draws, dest)
+        both = self._map(mat, draws, own, dest)
         return both[:, : self.n_genes], both[:, self.n_genes :]
 
     def predict_batch(self, X: Any, batch: Any) -> np.ndarray:

@@ -6,9 +6,10 @@
 #'
 #' @param object A Seurat object on which \code{RunMEDL} was run.
 #' @param target Batches to project the cells to.
-#' @param mode \code{NULL} (default): the model's own mode, \code{"mixed"} for the default
-#'   variant; \code{"full"} or \code{"decoder"} for \code{variant = "paper"}. See the
-#'   Python \code{MEDL.counterfactual}.
+#' @param mode \code{NULL} (default): the model's own mode, \code{"anchored"} for the
+#'   default variant (\code{"mixed"}: without the move along the cross-batch anchors);
+#'   \code{"full"} or \code{"decoder"} for \code{variant = "paper"}. See the Python
+#'   \code{MEDL.counterfactual}.
 #' @param assay The assay holding the log-normalised data (default: the one \code{RunMEDL}
 #'   used).
 #' @param n.samples \code{NULL} (default), or a number of posterior draws (default variant

@@ -97,11 +97,19 @@ class MixedEffectsVAE(nn.Module):
         return self._decode(latent, self.effects(codes))
 
     def sample(
-        self, x: torch.Tensor, codes: torch.Tensor, n: int, generator: torch.Generator
+        self,
+        x: torch.Tensor,
+        codes: torch.Tensor,
+        n: int,
+        generator: torch.Generator,
+        move: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``n`` draws (n x cells x genes) of the decoded expression in the batches ``codes``:
-        the code from its posterior, the batches' layers from theirs."""
+        the code from its posterior (its mean shifted by ``move``), the batches' layers
+        from theirs."""
         mean, logvar = self.posterior(x)
+        if move is not None:
+            mean = mean + move
         std = torch.exp(0.5 * logvar)
         draws = []
         for _ in range(n):
