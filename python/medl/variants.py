@@ -50,8 +50,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
         # any fe_cross above 0.3 shrank Kang's interferon shift (docs/method.md).
         "loss_weights": {"fec_y": 50.0, "fe_anchor": 30.0, "fe_cross": 0.6},
         # the code carried along the anchor pairs to the target batch (medl.transport):
-        # where a batch is nearly all one cell type its code stays offset from the same
-        # type elsewhere; carried, the counterfactual error fell 26-56% (docs/method.md)
+        # where a batch is mostly one cell type its code stays offset from the same type
+        # elsewhere; carried, the counterfactual error on the confounded simulations fell
+        # 23-55% with Kang unchanged (docs/method.md)
         "counterfactual_mode": "anchored",
         # per-batch blocks on every decoder layer: the output layer alone missed most of the
         # cell-type-specific batch effect (docs/method.md, which also gives the failure of
