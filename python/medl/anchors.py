@@ -30,6 +30,7 @@ def mnn_pairs(
     rounds: int = 3,
     trim: float = 1.5,
     seed: int = 0,
+    k_offsets: int = 3,
 ) -> np.ndarray:
     """Mutual nearest-neighbour pairs between every two batches.
 
@@ -59,6 +60,12 @@ def mnn_pairs(
         distance gives them away.
     seed
         Seed of the subset and of the PCA.
+    k_offsets
+        Neighbours searched in the rounds whose pairs fit the offsets (the last search uses
+        ``k``). Where a batch holds only three or four cells of a type, a cell of that type
+        in another batch finds them and then, as its fourth or fifth neighbour, a cell of
+        another type; fitted on such pairs, the offsets pull the batches' main types
+        together and the rounds pair ever more of them wrongly (docs/method.md).
 
     Returns
     -------
@@ -78,11 +85,14 @@ def mnn_pairs(
     rows = np.concatenate(chosen)
     emb = _embedding(X, rows, n_pcs, seed)
     row_codes = np.searchsorted(levels, np.asarray(batch_codes)[rows])
-    pairs = mutual_pairs(emb, row_codes, k)
+    fit_k = min(k, k_offsets) if rounds else k
+    pairs = mutual_pairs(emb, row_codes, fit_k)
     for _ in range(rounds):
         if len(pairs) == 0:
             break
         emb = emb - batch_offsets(emb, row_codes, pairs, len(levels), trim)[row_codes]
+        pairs = mutual_pairs(emb, row_codes, fit_k)
+    if fit_k != k:
         pairs = mutual_pairs(emb, row_codes, k)
     return rows[pairs[_close(emb, pairs, trim)]]
 
