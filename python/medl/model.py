@@ -413,7 +413,7 @@ class MEDL(Estimator):
     ) -> torch.Tensor:
         """The FE code of the scaled cells ``x``, carried to ``dest`` in mode "anchored"."""
         z = self.modules["fe"].encode(x)
-        return self.transport.shift(z, own, dest) if mode == "anchored" else z
+        return z + self.transport.move(z, own, dest) if mode == "anchored" else z
 
     def _sampled_counterfactual(
         self, mat: Any, own: np.ndarray, dest: np.ndarray, n: int, seed: int, mode: str
@@ -422,7 +422,8 @@ class MEDL(Estimator):
         generator = torch.Generator(device=self.device).manual_seed(check_int(seed, "seed"))
 
         def draws(x: torch.Tensor, own_c: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
-            move = self._code(x, own_c, dest_c, mode) - fe.encode(x)
+            # the posterior's mean is moved as the point counterfactual's code would be
+            move = self.transport.move(fe.encode(x), own_c, dest_c) if mode == "anchored" else None
             profiles = self.scaler.inverse(fe.sample(x, dest_c, n, generator, move))
             mean, sd = profiles.mean(0), profiles.std(0, correction=0)
             return torch.cat([mean, sd], dim=1)

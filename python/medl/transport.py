@@ -96,11 +96,15 @@ class AnchorTransport:
         return bool(((self.start_batch == source) & (self.end_batch == target)).any())
 
     def shift(self, z: torch.Tensor, own: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
-        """``z`` moved from each cell's batch ``own`` towards its target batch ``dest``.
+        """``z`` moved from each cell's batch ``own`` towards its target batch ``dest``."""
+        return z + self.move(z, own, dest)
+
+    def move(self, z: torch.Tensor, own: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
+        """How far :meth:`shift` moves each code (cells x latent).
 
         Cells kept in their own batch, and batch pairs without anchors, are not moved.
         """
-        out = z.clone()
+        out = torch.zeros_like(z)
         for s, t in torch.unique(torch.stack([own, dest]), dim=1).T.tolist():
             anchors = (self.start_batch == s) & (self.end_batch == t)
             if s == t or not bool(anchors.any()):
