@@ -149,6 +149,8 @@ class Estimator:
         checkpoint_every: int = 1,
         resume: bool = False,
         checkpoint_minutes: float | None = None,
+        step_budget: int | None = None,
+        batches_per_epoch: int = 16,
     ):
         # Everything is checked before anything is changed or trained.
         mat = check_matrix(X)
@@ -178,8 +180,10 @@ class Estimator:
         choose_storage(mat, storage)
         strata = _strata(batch_codes, label_codes)
         train_idx, val_idx = split_validation(n, validation, strata, self.params["seed"])
-        batch_size = batch_size or auto_batch_size(len(train_idx))
-        max_epochs = max_epochs or auto_max_epochs(len(train_idx), batch_size, min_steps)
+        batch_size = batch_size or auto_batch_size(len(train_idx), batches_per_epoch)
+        max_epochs = max_epochs or auto_max_epochs(
+            len(train_idx), batch_size, min_steps, step_budget
+        )
         saver, state = self._checkpointing(
             checkpoint, (checkpoint_every, checkpoint_minutes), resume, mat.shape,
             [batch_cats, label_cats],
@@ -230,6 +234,8 @@ class Estimator:
             "n_train": len(train_idx),
             "n_validation": len(val_idx),
             "epochs": result.epochs_run,
+            "steps": result.steps,
+            "threads": result.threads,
             "best_epoch": result.best_epoch,
             "seconds": round(time.perf_counter() - start, 3),
             "device": str(self.device),
@@ -377,24 +383,32 @@ class Estimator:
 
 
 # ------------------------------------------------------------------------------ helpers
-def auto_batch_size(n_train: int) -> int:
-    """About 16 minibatches per epoch, as a power of two between 64 and 512.
+def auto_batch_size(n_train: int, per_epoch: int = 16) -> int:
+    """About ``per_epoch`` minibatches per epoch, as a power of two between 64 and 512.
 
     A fixed 512 gives data of a few hundred cells one optimizer step per epoch, and early
     stopping then ends training before the model has learnt (docs/method.md).
     """
-    size = 2 ** round(np.log2(max(n_train, 1) / 16))
+    size = 2 ** round(np.log2(max(n_train, 1) / per_epoch))
     return int(min(512, max(64, size)))
 
 
-def auto_max_epochs(n_train: int, batch_size: int, min_steps: int = 0) -> int:
-    """An epoch budget that scales inversely with the data, as scvi-tools' rule does.
+def auto_max_epochs(
+    n_train: int, batch_size: int, min_steps: int = 0, steps: int | None = None
+) -> int:
+    """The epoch budget.
 
-    ``min(500, 8e6 / cells)`` epochs (500 up to 16,000 cells, 8 at a million), but never
-    fewer than needed for ``min_steps`` optimizer steps.
+    With ``steps`` (the variational default's rule): as many epochs as ``steps`` optimizer
+    steps take, at most 500. The model converges in about as many steps whatever the data's
+    size (docs/method.md), so the time of a fit grows with its minibatch, not its cells.
+    Without: ``min(500, 8e6 / cells)`` epochs (500 up to 16,000 cells, 8 at a million), as
+    scvi-tools' rule does. Never fewer than needed for ``min_steps`` steps.
     """
     steps_per_epoch = max(1, -(-n_train // batch_size))
-    budget = min(500, max(1, round(8e6 / max(n_train, 1))))
+    if steps is None:
+        budget = min(500, max(1, round(8e6 / max(n_train, 1))))
+    else:
+        budget = min(500, max(1, -(-steps // steps_per_epoch)))
     return int(max(budget, -(-min_steps // steps_per_epoch)))
 
 

@@ -21,6 +21,7 @@ from .checkpoint import Checkpoint
 from .device import SparseRows
 from .nn.autoencoder import Losses
 from .nn.fixed import FixedEffectsNet
+from .threads import ThreadGovernor
 
 
 @dataclass
@@ -128,21 +129,24 @@ class AnchorPlan(Plan):
         weight: float,
         cross: float = 0.0,
         monitor: str = "total",
+        per_cell: float = 1.0,
     ) -> None:
         super().__init__(name, module, lr, monitor)
         self.data, self.pairs, self.weight, self.cross = data, pairs, weight, cross
+        self.per_cell = per_cell
 
     def objective(self, x: torch.Tensor, codes, labels) -> tuple[Losses, torch.Tensor]:
         losses, total = super().objective(x, codes, labels)
-        draw = torch.randint(len(self.pairs), (len(x),), device=self.pairs.device)
+        n = max(2, round(self.per_cell * len(x)))
+        draw = torch.randint(len(self.pairs), (n,), device=self.pairs.device)
         x_ab, codes_ab, _ = self.data.take(self.pairs[draw].T.reshape(-1))
-        a, b = self.module.encode(x_ab).split(len(x))
+        a, b = self.module.encode(x_ab).split(n)
         losses["anchor"] = (a - b).square().sum(1).mean()
         total = total + self.weight * losses["anchor"]
         if self.cross:
             # each end decoded in its partner's batch should look like the partner
-            swapped = torch.cat([b, a]), codes_ab.roll(len(x))
-            losses["cross"] = self.module.nll(self.module.decode(*swapped), x_ab.roll(len(x), 0))
+            swapped = torch.cat([b, a]), codes_ab.roll(n)
+            losses["cross"] = self.module.nll(self.module.decode(*swapped), x_ab.roll(n, 0))
             total = total + self.cross * losses["cross"]
         return losses, total
 
@@ -217,6 +221,10 @@ class TrainResult:
     history: pd.DataFrame
     best_epoch: dict[str, int] = field(default_factory=dict)
     epochs_run: int = 0
+    #: optimizer steps taken (of each subnetwork that was still training)
+    steps: int = 0
+    #: the CPU thread-pool sizes training used (medl.threads)
+    threads: list[int] = field(default_factory=list)
     #: the epoch at which each subnetwork diverged (None: it did not)
     diverged: dict[str, int | None] = field(default_factory=dict)
     interrupted: bool = False
@@ -335,8 +343,10 @@ def fit(
     if resume is not None:
         start, steps, rows = _restore(resume, plans, stoppers, diverged, generator, device)
     report = _Report(progress, max_epochs, comm.rank)
+    governor = ThreadGovernor(device)
     try:
         for epoch in range(start, max_epochs):
+            governor.update()
             active = [p for p in plans if not stoppers[p.name].stopped]
             if not active:
                 break
@@ -374,6 +384,7 @@ def fit(
         interrupted = True
     finally:
         report.close()
+        governor.restore()
 
     for p in plans:
         stopper = stoppers[p.name]
@@ -390,6 +401,8 @@ def fit(
         history=history,
         best_epoch=best,
         epochs_run=len(rows),
+        steps=steps,
+        threads=sorted(governor.used),
         diverged=diverged,
         interrupted=interrupted,
     )
