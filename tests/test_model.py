@@ -271,6 +271,7 @@ def test_paper_variant_is_the_specification():
     m.fit(data.X, data.obs["batch"], max_epochs=2, progress=False)
     assert m.fit_info["batch_size"] == 512 and m.fit_info["max_epochs"] == 2
     assert m.fit_info["min_steps"] == 0
+    assert m.params["hidden"] == m.params["re_hidden"] == [512, 132]
     assert isinstance(m.modules["fe"], FixedEffectsNet)
     assert isinstance(m.modules["re"], RandomEffectsNet)
     auto = medl.MEDL(variant="paper", device="cpu").fit(
@@ -289,6 +290,29 @@ def test_auto_training_settings_scale_with_the_data():
     assert auto_max_epochs(400, 64) == 500 and auto_max_epochs(1_000_000, 512) == 8
     # never fewer epochs than the minimum number of steps needs
     assert auto_max_epochs(1_000_000, 512, min_steps=100_000) == 52
+    # the variational default: about 8 minibatches per epoch and a budget of steps, so the
+    # number of steps (and the time of a fit on CPU) does not grow with the cells
+    assert auto_batch_size(1600, per_epoch=8) == 256 and auto_batch_size(400, per_epoch=8) == 64
+    assert auto_max_epochs(1600, 256, steps=700) == 100
+    assert auto_max_epochs(100_000, 512, steps=700) == 4
+    assert auto_max_epochs(400, 64, steps=7000) == 500
+
+
+def test_default_schedule_is_a_step_budget():
+    """The default's epochs follow from 700 steps; an explicit max_epochs still wins."""
+    data = medl.datasets.simulate(n_cells=600, n_genes=40, seed=0)
+    m = medl.MEDL(device="cpu", seed=0).fit(data.X, data.obs["batch"], validation=0,
+                                            progress=False)  # fmt: skip
+    info = m.fit_info
+    assert info["batch_size"] == 64  # 600 cells / 8 per epoch, a power of two
+    assert info["max_epochs"] == 70 and info["epochs"] == 70
+    assert info["steps"] == 70 * 10  # 10 minibatches of 64 in 600 cells
+    assert m.params["hidden"] == [256, 64] and m.params["re_hidden"] == [64, 16]
+    m2 = medl.MEDL(device="cpu", seed=0, hidden=(32, 8)).fit(
+        data.X, data.obs["batch"], max_epochs=3, validation=0, progress=False
+    )
+    assert m2.fit_info["max_epochs"] == 3 and m2.fit_info["steps"] == 30
+    assert m2.modules["fe"].enc_linears[0].out_features == 32
 
 
 def test_counterfactual_samples_give_a_seeded_mean_and_spread(

@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .train import Communicator
-from .variants import variant_settings
+from .variants import schedule, variant_settings
 
 
 def _summed(t: torch.Tensor) -> torch.Tensor:
@@ -159,6 +159,7 @@ def fit(model: Any, X: Any, batch: Any = None, labels: Any = None, **fit_kwargs:
         for name in ("max_epochs", "batch_size", "min_steps"):
             if fit_kwargs.get(name) is None:
                 fit_kwargs[name] = settings[name]
+        fit_kwargs.update(schedule(model.params["variant"]))
     model._fit(X, batch, labels, comm=comm, **fit_kwargs)
     for module in model.modules.values():
         _swap_batchnorm(module, nn.BatchNorm1d)

@@ -15,8 +15,8 @@ from .estimator import Estimator
 from .nn import FixedEffectsNet, MixedEffectsVAE, RandomEffectsNet
 from .train import AdversarialPlan, AnchorPlan, DeviceData, Plan
 from .transport import AnchorTransport
-from .validate import check_int, check_positive_int, check_target
-from .variants import DEFAULT_VARIANT, pick, variant_settings
+from .validate import check_fraction, check_int, check_positive_int, check_target
+from .variants import DEFAULT_VARIANT, pick, schedule, variant_settings
 
 CounterfactualMode = Literal["anchored", "mixed", "decoder", "full"]
 
@@ -42,14 +42,23 @@ class MEDL(Estimator):
     latent_dim
         Size of both latent spaces (variational 10, paper 2).
     hidden
-        Hidden layer widths of the encoders (decoders mirror them).
+        Hidden layer widths of the encoders (decoders mirror them): variational (256, 64),
+        paper (512, 132).
+    re_hidden
+        Hidden layer widths of the random-effects subnetwork: variational (64, 16) (its
+        latent only has to carry the batch), paper the same as ``hidden``. Given ``hidden``
+        but not ``re_hidden``, the variational RE network keeps (64, 16).
+    anchor_pairs
+        Variational variant: cross-batch anchor pairs drawn per training step, per minibatch
+        cell (default 0.25). Each pair is encoded twice and cross-decoded, so 1.0 doubles
+        the FE step's cost for no measured gain (docs/method.md, "Cost").
     preset
         Loss weights: ``None``/``"default"``, ``"healthy_heart"``, ``"asdc"`` or ``"amlh"``
         (the paper's Tables S1-S3).
     loss_weights
         Overrides of single weights, e.g. ``{"fe_adv": 2.0}``; see :class:`medl.LossWeights`.
     lr
-        Adam learning rate of every optimizer (variational 1e-3, paper 1e-4).
+        Adam learning rate of every optimizer (variational 3e-3, paper 1e-4).
     scaling
         ``"global"`` min-max (the paper's) or ``"gene"`` (per-gene) scaling to [0, 1].
     device
@@ -97,7 +106,7 @@ class MEDL(Estimator):
     def __init__(
         self,
         latent_dim: int | None = None,
-        hidden: Sequence[int] = (512, 132),
+        hidden: Sequence[int] | None = None,
         preset: str | None = None,
         loss_weights: dict[str, float] | None = None,
         lr: float | None = None,
@@ -113,9 +122,12 @@ class MEDL(Estimator):
         adversarial_loss: str | None = None,
         variant: str = DEFAULT_VARIANT,
         batch_layers: int | str | None = None,
+        re_hidden: Sequence[int] | None = None,
+        anchor_pairs: float | None = None,
     ) -> None:
         settings = variant_settings(variant)
         latent_dim = pick(latent_dim, variant, "latent_dim")
+        hidden = pick(hidden, variant, "hidden")
         lr = pick(lr, variant, "lr")
         fe_monitor = pick(fe_monitor, variant, "fe_monitor")
         adversarial_loss = pick(adversarial_loss, variant, "adversarial_loss")
@@ -132,11 +144,20 @@ class MEDL(Estimator):
                 f"adversarial_loss must be 'negative_ce' or 'confusion', got {adversarial_loss!r}."
             )
         batch_layers = pick(batch_layers, variant, "batch_layers")
+        re_hidden = pick(re_hidden, variant, "re_hidden") or self.params["hidden"]
+        re_hidden = [check_positive_int(h, "each re_hidden size") for h in re_hidden]
+        if not re_hidden:
+            raise ValueError("re_hidden must name at least one hidden layer size, e.g. (128, 32).")
+        anchor_pairs = check_fraction(
+            pick(anchor_pairs, variant, "anchor_pairs"), "anchor_pairs", 0.0, 4.0
+        )
         if batch_layers is not None and batch_layers != "all":
             batch_layers = check_positive_int(batch_layers, "batch_layers")
         self.params.update(
             variant=variant,
             batch_layers=batch_layers,
+            re_hidden=re_hidden,
+            anchor_pairs=anchor_pairs,
             adversarial_loss=adversarial_loss,
             adversary_input=adversary_input,
             fe_monitor=fe_monitor,
@@ -182,14 +203,14 @@ class MEDL(Estimator):
         max_epochs, patience
             Epoch budget and early-stopping patience (epochs) on each subnetwork's
             validation loss; each subnetwork gets its best weights back. ``None``: the
-            variant's (paper 500; variational ``min(500, 8e6 / cells)``, at least
-            ``min_steps`` steps).
+            variant's (paper 500; variational: the epochs that 700 optimizer steps take, at
+            most 500, and at least ``min_steps`` steps).
         batch_size
-            Cells per minibatch. ``None``: the variant's (paper 512; variational about 16
+            Cells per minibatch. ``None``: the variant's (paper 512; variational about 8
             minibatches per epoch, a power of two from 64 to 512).
         min_steps
             Early stopping may not end training before this many optimizer steps
-            (``None``: the variant's, variational 1,000, paper 0).
+            (``None``: the variant's, 0 for both).
         checkpoint, checkpoint_every, checkpoint_minutes
             A file to write the training state to every ``checkpoint_every`` epochs, or
             sooner when ``checkpoint_minutes`` have passed (atomically: a kill mid-write keeps
@@ -223,7 +244,7 @@ class MEDL(Estimator):
             pick(batch_size, variant, "batch_size"), progress, feature_names, storage, scale_lr,
             min_steps=pick(min_steps, variant, "min_steps"), checkpoint=checkpoint,
             checkpoint_every=checkpoint_every, resume=resume,
-            checkpoint_minutes=checkpoint_minutes,
+            checkpoint_minutes=checkpoint_minutes, **schedule(variant),
         )  # fmt: skip
 
     def _build(self) -> dict[str, torch.nn.Module]:
@@ -254,7 +275,7 @@ class MEDL(Estimator):
             )
         re = RandomEffectsNet(
             self.n_genes,
-            p["hidden"],
+            p.get("re_hidden") or p["hidden"],
             p["latent_dim"],
             n_batches,
             w_recon=w.re_recon,
@@ -293,7 +314,10 @@ class MEDL(Estimator):
     def _plans(self, lr: float, data: DeviceData, pairs: torch.Tensor | None) -> list[Plan]:
         if isinstance(self.modules["fe"], MixedEffectsVAE) and pairs is not None:
             w = self.weights
-            fe = AnchorPlan("fe", self.modules["fe"], lr, data, pairs, w.fe_anchor, w.fe_cross)
+            fe = AnchorPlan(
+                "fe", self.modules["fe"], lr, data, pairs, w.fe_anchor, w.fe_cross,
+                per_cell=self.params["anchor_pairs"],
+            )  # fmt: skip
         elif isinstance(self.modules["fe"], MixedEffectsVAE):
             fe = Plan("fe", self.modules["fe"], lr)
         else:
