@@ -16,7 +16,8 @@ batch counts, confounding 0.9), and ``--peers`` adds a row for the kNN matcher a
 global shift on the simulations.
 
 A design is ``name|json``. The JSON holds ``MEDL(...)`` keyword arguments; ``"_labels": true``
-also passes the cell types to ``fit`` (FEC).
+also passes the cell types to ``fit`` (FEC), and ``"_fit": {...}`` holds ``fit(...)`` keyword
+arguments (e.g. ``{"min_steps": 500}``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ def score(data: compare.Dataset, model: medl.MEDL) -> dict[str, float]:
     a = data.adata
     X, batch, types = a.X, a.obs["batch"], a.obs["cell_type"]
     fe = model.fixed_effects(X)
+    re = model.random_effects(X, batch)
     out = {
         "purity": medl.metrics.knn_purity(fe, types),
         "entropy": medl.metrics.batch_entropy(fe, batch),
+        # the RE latent must carry the batch: its batch ASW above FE's
+        "re_asw_gain": medl.metrics.silhouette(re, batch) - medl.metrics.silhouette(fe, batch),
     }
     cf = compare.Counterfactual(
         lambda t: model.counterfactual(X, batch, t), model.reconstruct_random(X, batch), 0.0
@@ -118,14 +122,17 @@ def main() -> None:
         name, kwargs = spec.split("|", 1)
         kwargs = json.loads(kwargs)
         use_labels = kwargs.pop("_labels", False)
+        fit_kwargs = kwargs.pop("_fit", {})
         row: dict = {"design": name}
         for data in found:
             a = data.adata
             labels = a.obs["cell_type"] if use_labels else None
             t0 = time.perf_counter()
-            model = medl.MEDL(seed=args.seed, **kwargs).fit(
-                a.X, a.obs["batch"], labels, progress=False
-            )
+            model = medl.MEDL(seed=args.seed, **kwargs)
+            # the schedule's own arguments are Estimator._fit's, which MEDL.fit sets
+            schedule = {"step_budget", "batches_per_epoch"} & fit_kwargs.keys()
+            fit = model._fit if schedule else model.fit
+            fit(a.X, a.obs["batch"], labels, progress=False, **fit_kwargs)
             row.update({f"{tag(data)}_{k}": v for k, v in score(data, model).items()})
             row[f"{tag(data)}_seconds"] = round(time.perf_counter() - t0)
         print(json.dumps(row), flush=True)

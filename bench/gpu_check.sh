@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks, as one script for a lent GPU machine (CI has no GPU): the CUDA tests, the
 # training benchmark at 38k x 3k x 19 batches (fp32, tf32, bf16), default-fit wall time and
-# one epoch on a million cells. Results land in $OUT (default gpu_out/).
+# one epoch on a million cells, the time to a correct result at 38k cells. Results land in
+# $OUT (default gpu_out/).
 #
 # That machine has torch but not anndata/scanpy and cannot download; carry their wheels in
 # .whl/ (see docs/benchmarks.md, "GPU") and they are installed into /tmp/site first.
@@ -35,3 +36,7 @@ timeout 130 python3 bench/default_fit.py --cells 500 2000 10000 --device cuda \
 echo "== one epoch, 1,000,000 x 3,000, 19 batches (sparse on device)"
 timeout 90 python3 bench/bench.py --cells 1000000 --genes 3000 --batches 19 --density 0.05 \
   --epochs 1 --parts full --json "$OUT/bench_1m.json"
+
+echo "== time to a correct result: defaults, 38k x 3k x 19 batches (fit to the end of training)"
+timeout 240 python3 bench/time_to_result.py --sizes 38000x3000x19 --no-kang --models medl \
+  --out "$OUT/time_to_result.md" --json "$OUT/time_to_result.json"
