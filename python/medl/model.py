@@ -436,8 +436,17 @@ class MEDL(Estimator):
         self, x: torch.Tensor, own: torch.Tensor, dest: torch.Tensor, mode: str
     ) -> torch.Tensor:
         """The FE code of the scaled cells ``x``, carried to ``dest`` in mode "anchored"."""
-        z = self.modules["fe"].encode(x)
-        return z + self.transport.move(z, own, dest) if mode == "anchored" else z
+        if mode != "anchored":
+            return self.modules["fe"].encode(x)
+        z = self._anchor_code(x)
+        return z + self.transport.move(z, own, dest)
+
+    def _anchor_code(self, x: torch.Tensor) -> torch.Tensor:
+        """The FE code in float32 also under bfloat16 autocast: rounded, it changes which
+        anchors are nearest and so the move (bf16 counterfactuals then differed from
+        float32's by 3.6% of their range, against 1.1% without the move)."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.modules["fe"].encode(x.float())
 
     def _sampled_counterfactual(
         self, mat: Any, own: np.ndarray, dest: np.ndarray, n: int, seed: int, mode: str
@@ -447,7 +456,9 @@ class MEDL(Estimator):
 
         def draws(x: torch.Tensor, own_c: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
             # the posterior's mean is moved as the point counterfactual's code would be
-            move = self.transport.move(fe.encode(x), own_c, dest_c) if mode == "anchored" else None
+            move = None
+            if mode == "anchored":
+                move = self.transport.move(self._anchor_code(x), own_c, dest_c)
             profiles = self.scaler.inverse(fe.sample(x, dest_c, n, generator, move))
             mean, sd = profiles.mean(0), profiles.std(0, correction=0)
             return torch.cat([mean, sd], dim=1)

@@ -103,20 +103,25 @@ class AnchorTransport:
         """How far :meth:`shift` moves each code (cells x latent).
 
         Cells kept in their own batch, and batch pairs without anchors, are not moved.
+        In float32 also under bfloat16 autocast, so that distances to the anchors do not
+        round (MEDL passes codes computed in float32 too).
         """
+        dtype, z = z.dtype, z.float()
         out = torch.zeros_like(z)
-        for s, t in torch.unique(torch.stack([own, dest]), dim=1).T.tolist():
-            anchors = (self.start_batch == s) & (self.end_batch == t)
-            if s == t or not bool(anchors.any()):
-                continue
-            start = self.start[anchors].to(z.dtype)
-            delta = self.end[anchors].to(z.dtype) - start
-            k = min(self.k, len(start))
-            cells = torch.nonzero((own == s) & (dest == t)).squeeze(1)
-            # distance matrices of at most ~4M entries at a time
-            for part in cells.split(max(1, 2**22 // len(start))):
-                near, idx = torch.cdist(z[part], start).square().topk(k, dim=1, largest=False)
-                # Gaussian weights, bandwidth the k-th nearest anchor's squared distance
-                weights = torch.softmax(-near / near[:, -1:].clamp_min(1e-12), dim=1)
-                out[part] += (weights.unsqueeze(2) * delta[idx]).sum(1)
-        return out
+        with torch.autocast(z.device.type, enabled=False):
+            for s, t in torch.unique(torch.stack([own, dest]), dim=1).T.tolist():
+                anchors = (self.start_batch == s) & (self.end_batch == t)
+                if s == t or not bool(anchors.any()):
+                    continue
+                start = self.start[anchors].float()
+                delta = self.end[anchors].float() - start
+                k = min(self.k, len(start))
+                cells = torch.nonzero((own == s) & (dest == t)).squeeze(1)
+                # distance matrices of at most ~4M entries at a time
+                for part in cells.split(max(1, 2**22 // len(start))):
+                    dist = torch.cdist(z[part], start).square()
+                    near, idx = dist.topk(k, dim=1, largest=False)
+                    # Gaussian weights, bandwidth the k-th nearest anchor's squared distance
+                    weights = torch.softmax(-near / near[:, -1:].clamp_min(1e-12), dim=1)
+                    out[part] += (weights.unsqueeze(2) * delta[idx]).sum(1)
+        return out.to(dtype)
