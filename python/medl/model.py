@@ -24,11 +24,12 @@ CounterfactualMode = Literal["anchored", "mixed", "decoder", "full"]
 class MEDL(Estimator):
     """Mixed Effects Deep Learning autoencoder.
 
-    Fits two subnetworks on the same minibatches: the fixed-effects (FE) autoencoder, whose
-    latent space an adversary keeps free of batch information, and the random-effects (RE)
-    autoencoder, whose per-batch variational scale/bias layers hold the batch effects.
-    With cell-type ``labels`` the FE subnetwork also learns a latent cell-type classifier
-    (FEC).
+    Fits two subnetworks on the same minibatches: the fixed-effects (FE) subnetwork, whose
+    latent space is free of batch information (the default: a mixed-effects VAE whose
+    decoder carries per-batch variational layers; ``variant="paper"``: a tied autoencoder
+    and an adversary), and the random-effects (RE) autoencoder, whose per-batch variational
+    scale/bias layers hold the batch effects and whose latent is batch-specific. With
+    cell-type ``labels`` the FE subnetwork also learns a latent cell-type classifier (FEC).
 
     Parameters
     ----------
