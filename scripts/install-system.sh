@@ -6,13 +6,15 @@ set -euo pipefail
 PACKAGES=(r-base-core r-base-dev r-cran-seurat r-cran-seuratobject r-cran-reticulate
           r-bioc-singlecellexperiment r-cran-testthat r-cran-knitr r-cran-rmarkdown
           r-bioc-biocstyle pandoc python3-venv
-          # SeuratObject 5's dependencies for the Seurat v5 test lane (built from ../shared/r-src)
-          r-cran-spam r-cran-dotcall64
+          # the Seurat 5.1 stack's dependencies for the v5 test lane (built from ../shared/r-src)
+          r-cran-spam r-cran-dotcall64 r-cran-rcpphnsw r-cran-rspectra r-cran-rcpparmadillo
+          r-cran-data.table r-cran-stringr r-cran-reshape2 r-cran-gridextra
           # torch's matrix products bind to the BLAS that R loaded first: with Debian's
           # reference BLAS, training inside R runs ~20x slower than in Python.
           libopenblas0-pthread)
 if command -v Rscript >/dev/null && command -v pandoc >/dev/null \
-   && dpkg -s libopenblas0-pthread r-cran-spam r-cran-dotcall64 >/dev/null 2>&1 \
+   && dpkg -s libopenblas0-pthread r-cran-spam r-cran-dotcall64 r-cran-rcpphnsw \
+        r-cran-rspectra >/dev/null 2>&1 \
    && Rscript -e 'for (p in c("Seurat","reticulate","SingleCellExperiment","testthat","knitr","rmarkdown","BiocStyle")) suppressPackageStartupMessages(library(p, character.only = TRUE))' >/dev/null 2>&1; then
   echo "install-system: R stack already present"
   exit 0

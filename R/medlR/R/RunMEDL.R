@@ -242,16 +242,7 @@ RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, laten
 .add_profile_assays <- function(object, names, profiles, assay) {
   like <- object[[assay]]
   for (i in seq_along(names)) {
-    # SeuratObject 5.0.2 counts the cells' UMIs of every assay it adds and warns "No layers
-    # found matching search pattern" for a data-only Assay5; profiles have no counts layer.
-    withCallingHandlers(
-      object[[names[i]]] <- .profile_assay(profiles[[i]], names[i], like),
-      warning = function(w) {
-        if (grepl("No layers found matching search pattern", conditionMessage(w))) {
-          invokeRestart("muffleWarning")
-        }
-      }
-    )
+    object[[names[i]]] <- .profile_assay(profiles[[i]], names[i], like)
   }
   object
 }
@@ -263,14 +254,5 @@ RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, laten
 
 .check_normalised <- function(object, assay, data, features) {
   counts <- tryCatch(.assay_matrix(object, assay, "counts"), error = function(e) NULL)
-  if (is.null(counts) || !all(dim(counts) == dim(data)) || !nrow(counts)) {
-    return(invisible(TRUE))
-  }
-  probe <- utils::head(features, 200)
-  if (isTRUE(all.equal(as.matrix(data[probe, , drop = FALSE]),
-                       as.matrix(counts[probe, , drop = FALSE]), check.attributes = FALSE))) {
-    stop("The '", assay, "' assay's data equal its raw counts: the data are not ",
-         "normalised. Run Seurat::NormalizeData(object) first.", call. = FALSE)
-  }
-  invisible(TRUE)
+  .check_not_counts(data, counts, features, assay)
 }

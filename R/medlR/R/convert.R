@@ -7,16 +7,55 @@
 # An assay's "data" or "counts" matrix; NULL for counts an assay does not hold.
 .assay_matrix <- function(object, assay, which = c("data", "counts")) {
   which <- match.arg(which)
-  if (.is_v5()) {
-    layers <- getExportedValue("SeuratObject", "Layers")(object[[assay]])
-    if (!which %in% layers) {
-      if (which == "counts") return(NULL)
-      stop("Assay '", assay, "' has no '", which, "' layer. Normalise first ",
-           "(Seurat::NormalizeData, or set object[[\"", assay, "\"]]$data).", call. = FALSE)
-    }
-    return(getExportedValue("SeuratObject", "LayerData")(object, assay = assay, layer = which))
-  }
+  if (.is_v5()) return(.layer_matrix(object[[assay]], which, assay))
   SeuratObject::GetAssayData(object, slot = which, assay = assay)
+}
+
+# A v5 assay's layers named `which` or, once split (`split(obj[["RNA"]], f = obj$donor)`),
+# `which.<group>`; character(0) when it has none.
+.split_layers <- function(a, which) {
+  all <- getExportedValue("SeuratObject", "Layers")(a)
+  all[all == which | startsWith(all, paste0(which, "."))]
+}
+
+# The features x cells matrix of an Assay5's `which` layers, joined in the assay's cell
+# order when the assay is split; NULL for counts it does not hold.
+.layer_matrix <- function(a, which, assay = "RNA") {
+  layers <- .split_layers(a, which)
+  if (!length(layers)) {
+    if (which == "counts") return(NULL)
+    all <- getExportedValue("SeuratObject", "Layers")(a)
+    stop("Assay '", assay, "' has no normalised layer: no 'data' layer, nor 'data.<group>' ",
+         "layers of a split assay (its layers: ", paste(all, collapse = ", "), "). Run ",
+         "Seurat::NormalizeData(object) first.", call. = FALSE)
+  }
+  get.layer <- getExportedValue("SeuratObject", "LayerData")
+  parts <- lapply(layers, function(l) get.layer(a, layer = l))
+  features <- Reduce(intersect, lapply(parts, rownames))
+  joined <- do.call(cbind, lapply(parts, function(m) m[features, , drop = FALSE]))
+  joined[, colnames(a), drop = FALSE]
+}
+
+# Each cell's layer group (the `<group>` of `data.<group>`), in the assay's cell order;
+# NULL for an assay that is not split.
+.layer_groups <- function(a, layers = .split_layers(a, "data")) {
+  if (length(layers) < 2L) return(NULL)
+  cells <- getExportedValue("SeuratObject", "Cells")
+  group <- stats::setNames(character(ncol(a)), colnames(a))
+  for (l in layers) group[cells(a, layer = l)] <- sub("^data\\.", "", l)
+  group
+}
+
+# Set the default assay's log-normalised data (SetAssayData's `slot` is deprecated in v5).
+.set_data <- function(object, data) {
+  if (.is_v5()) {
+    assay <- SeuratObject::DefaultAssay(object)
+    a <- object[[assay]]
+    a$data <- data
+    object[[assay]] <- a
+    return(object)
+  }
+  SeuratObject::SetAssayData(object, slot = "data", new.data = data)
 }
 
 # Seurat/Bioconductor matrices are features x cells; the Python core takes cells x
@@ -59,7 +98,11 @@
 .profile_assay <- function(profiles, name, like = NULL) {
   assay <- if (inherits(like, "Assay5")) {
     create <- getExportedValue("SeuratObject", "CreateAssay5Object")
-    create(data = Matrix::Matrix(profiles, sparse = TRUE))
+    a <- create(data = Matrix::Matrix(profiles, sparse = TRUE))
+    # no nCount_/nFeature_ columns for profiles (SeuratObject would look for a counts layer
+    # and warn, also inside IntegrateLayers where medlR cannot muffle it)
+    a@misc[["calcN"]] <- FALSE
+    a
   } else {
     SeuratObject::CreateAssayObject(data = profiles)
   }

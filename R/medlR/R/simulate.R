@@ -36,7 +36,7 @@ SimulateMEDLData <- function(n.cells = 1500, n.genes = 300, n.batches = 3,
   }), row.names = cells, check.names = FALSE)
   obj <- SeuratObject::CreateSeuratObject(counts, meta.data = meta)
   if (data) {
-    obj <- SeuratObject::SetAssayData(obj, slot = "data", new.data = as.csc(adata$X))
+    obj <- .set_data(obj, as.csc(adata$X))
     SeuratObject::VariableFeatures(obj) <- genes
   }
   obj

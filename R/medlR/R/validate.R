@@ -81,3 +81,18 @@
   }
   invisible(TRUE)
 }
+
+# The normalised data must not equal the raw counts (NormalizeData not run).
+.check_not_counts <- function(data, counts, features, assay) {
+  if (is.null(counts) || !all(dim(counts) == dim(data)) || !nrow(counts)) {
+    return(invisible(TRUE))
+  }
+  probe <- utils::head(features, 200)
+  if (isTRUE(all.equal(as.matrix(data[probe, , drop = FALSE]),
+                       as.matrix(counts[probe, colnames(data), drop = FALSE]),
+                       check.attributes = FALSE))) {
+    stop("The '", assay, "' assay's data equal its raw counts: the data are not ",
+         "normalised. Run Seurat::NormalizeData(object) first.", call. = FALSE)
+  }
+  invisible(TRUE)
+}

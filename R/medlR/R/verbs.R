@@ -17,13 +17,16 @@
 #'   assay \code{MEDLCF.<batch>.sd} their standard deviation, the model's uncertainty about
 #'   each cell's expected profile.
 #' @param overwrite Replace existing assays of the same names.
+#' @param reduction The reduction holding the model when it came from
+#'   \code{IntegrateLayers(method = \link{MEDLIntegration})} (e.g. \code{"integrated.medl"});
+#'   \code{NULL}: \code{RunMEDL}'s model, else the first reduction that carries one.
 #' @return The object with the new assays.
 #' @export
 MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samples = NULL,
-                               overwrite = FALSE) {
-  info <- .medl_info(object)
+                               overwrite = FALSE, reduction = NULL) {
+  info <- .medl_info(object, reduction)
   assay <- .seurat_assay(object, assay %||% info$assay)
-  batch.values <- .cell_column(object[[]], info$batch, "batch", ncol(object))
+  batch.values <- .info_batch(object, info)
   targets <- .check_targets(target, batch.values)
   if (!is.null(n.samples) && (!is.numeric(n.samples) || length(n.samples) != 1L ||
                               is.na(n.samples) || n.samples < 1 || n.samples %% 1 != 0)) {
@@ -49,7 +52,7 @@ MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samp
   }
   object <- .add_profile_assays(object, assays, profiles, assay)
   info$counterfactual <- union(info$counterfactual, targets)
-  object <- .set_medl_info(object, info)
+  object <- .store_medl_info(object, info)
   SeuratObject::LogSeuratCommand(object = object)
 }
 
@@ -89,12 +92,56 @@ MEDLEmbed <- function(object, model, batch, assay = NULL, reduction.name = "medl
   SeuratObject::LogSeuratCommand(object = object)
 }
 
-.medl_info <- function(object) {
-  info <- SeuratObject::Misc(object, slot = "medl")
-  if (is.null(info)) {
-    stop("The object has no MEDL model: run RunMEDL(object, batch = ...) first.",
-         call. = FALSE)
+# The model's record: RunMEDL's (Misc(object, "medl")) or, from MEDLIntegration, the one in
+# a reduction's misc (`reduction`, else the first reduction that has one).
+.medl_info <- function(object, reduction = NULL) {
+  if (!is.null(reduction)) {
+    .check_string(reduction, "reduction")
+    if (!reduction %in% SeuratObject::Reductions(object)) {
+      stop("Reduction '", reduction, "' is not in the object. Reductions: ",
+           paste(SeuratObject::Reductions(object), collapse = ", "), ".", call. = FALSE)
+    }
+    info <- SeuratObject::Misc(object[[reduction]])$medl
+    if (is.null(info)) {
+      stop("Reduction '", reduction, "' holds no MEDL model (it was not made by ",
+           "IntegrateLayers(method = MEDLIntegration)).", call. = FALSE)
+    }
+    return(c(info, list(reduction = reduction)))
   }
-  info
+  info <- SeuratObject::Misc(object, slot = "medl")
+  if (!is.null(info)) return(info)
+  for (r in SeuratObject::Reductions(object)) {
+    info <- SeuratObject::Misc(object[[r]])$medl
+    if (!is.null(info)) return(c(info, list(reduction = r)))
+  }
+  stop("The object has no MEDL model: run RunMEDL(object, batch = ...) or ",
+       "IntegrateLayers(object, method = MEDLIntegration) first.", call. = FALSE)
+}
+
+# Write `info` back where .medl_info found it.
+.store_medl_info <- function(object, info) {
+  # [[ ]]: `$` would match RunMEDL's `reductions` partially
+  reduction <- info[["reduction"]]
+  if (is.null(reduction)) return(.set_medl_info(object, info))
+  info[["reduction"]] <- NULL
+  misc <- SeuratObject::Misc(object[[reduction]])
+  misc$medl <- info
+  object[[reduction]]@misc <- misc
+  object
+}
+
+# Each cell's batch from the record: a metadata column name, or the values per cell
+# (MEDLIntegration stores them named by cell).
+.info_batch <- function(object, info) {
+  batch <- info$batch
+  if (!is.null(names(batch)) && length(batch) > 1L) {
+    missing <- setdiff(colnames(object), names(batch))
+    if (length(missing)) {
+      stop(length(missing), " cell(s) of the object were not in the fit (e.g. ",
+           missing[1], "); MEDLEmbed embeds new cells.", call. = FALSE)
+    }
+    return(unname(batch[colnames(object)]))
+  }
+  .cell_column(object[[]], batch, "batch", ncol(object))
 }
 
