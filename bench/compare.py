@@ -457,7 +457,7 @@ peers environment: {", ".join(f"{k} {v}" for k, v in versions.items())}.
 - scANVI: `SCANVI.from_scvi_model(scvi, labels_key="cell_type")` with every cell labelled,
   `train()` defaults; its time includes the scVI pre-training.
 - MEDL: `MEDL()` and `fit()` defaults, i.e. `variant="variational"` (docs/method.md: FE is a
-  mixed-effects VAE, 10-d latents, Adam 1e-3, minibatch and epochs sized to the data);
+  mixed-effects VAE, 10-d latents, Adam 3e-3, 700 optimizer steps at about n/8 per minibatch);
   `MEDL FEC` adds the cell-type labels. `MEDL paper`: `MEDL(variant="paper")`, the published
   model as specified (2-d latents, lr 1e-4, minibatch 512, up to 500 epochs). `MEDL
   output-layer effects`: the default with per-batch blocks on the decoder's output layer
