@@ -109,3 +109,23 @@ def test_a_fit_beside_busy_processes_trains_on_fewer_threads_and_gives_them_back
             p.kill()
             p.wait()
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads Linux's /proc/stat")
+def test_niced_processes_do_not_take_the_pool(monkeypatch):
+    """A niced busy process yields its cores to the fit whenever it asks: the pool stays."""
+    monkeypatch.setenv("MEDL_ADAPTIVE_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    nice = "import os; os.nice(19)\nwhile True: pass"
+    spin = [subprocess.Popen([sys.executable, "-c", nice]) for _ in range(os.cpu_count() or 2)]
+    try:
+        governor = ThreadGovernor(CPU, min_interval=0.5)
+        time.sleep(0.3)
+        _settle(governor)
+        assert _settle(governor) == 2
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
+        torch.set_num_threads(before)

@@ -19,7 +19,12 @@ import torch
 
 
 def _busy_jiffies() -> tuple[float, float] | None:
-    """(busy, total) CPU time of the whole machine in seconds, or None off Linux."""
+    """(busy, total) CPU time of the whole machine in seconds, or None off Linux.
+
+    Niced processes' time (a background build, ``nice make``) does not count as busy unless
+    this process is niced itself: the scheduler hands their cores to the pool whenever it
+    asks, so they do not stall it, and counted they would send the fit to one thread.
+    """
     try:
         with open("/proc/stat") as fh:
             fields = fh.readline().split()[1:]
@@ -27,6 +32,8 @@ def _busy_jiffies() -> tuple[float, float] | None:
         return None
     values = [float(v) for v in fields[:8]]
     idle = values[3] + values[4]  # idle + iowait
+    if os.getpriority(os.PRIO_PROCESS, 0) <= 0:
+        idle += values[1]  # nice
     tick = os.sysconf("SC_CLK_TCK")
     return (sum(values) - idle) / tick, sum(values) / tick
 
