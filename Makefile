@@ -11,7 +11,7 @@ R_ENV     = R_LIBS=$(RLIB) RETICULATE_PYTHON=$(PY) MEDL_DATA_DIR=$(SHARED)/data
 PKG_VER  := $(shell sed -n 's/^Version: //p' R/medlR/DESCRIPTION)
 OUT      ?= demo_out
 
-.PHONY: help setup setup-system setup-python setup-r lint test test-python test-r test-r-v5 check-r \
+.PHONY: help setup setup-system setup-python setup-r lint docs test test-python test-r test-r-v5 check-r \
         time-to-result demo vignette reproduce bench compare clean
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  - seconds/epoch, cells/s, peak memory of FE, RE, full (BENCH_ARGS=...)"
 	@echo "make reproduce - cross-validated results on simulated + shared data -> docs/results.md"
 	@echo "make compare - MEDL vs Harmony, scVI, scANVI, Scanorama, kNN/shift -> docs/comparison.md"
+	@echo "make docs   - the docs site (Sphinx, API from docstrings) and medlR's (pkgdown) -> build/docs/"
 
 setup: setup-system setup-python setup-r
 
@@ -30,7 +31,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,r,genomap]"
+	$(PY) -m pip install -q -e ".[dev,r,genomap,docs]"
 	# genomap without its declared TensorFlow stack (pyproject.toml says why); pinned
 	# because medl.genomap calls its layout functions directly
 	$(PY) -m pip install -q --no-deps "genomap==1.3.6"
@@ -43,9 +44,21 @@ setup-r: setup-python
 	mkdir -p $(RLIB)
 	R_LIBS=$(RLIB) R CMD INSTALL --no-multiarch R/medlR >/dev/null
 
+# ruff, and the layers contract in pyproject.toml: nothing imports from a layer above it
 lint: setup-python
 	$(VENV)/bin/ruff check python tests bench
 	$(VENV)/bin/ruff format --check python tests bench
+	$(VENV)/bin/lint-imports
+
+# The docs site, warnings as errors: Sphinx renders the API reference from the numpy
+# docstrings (so the build keeps them true) and docs/*.md through MyST into build/docs/html;
+# pkgdown renders medlR's reference and vignette into build/docs/medlR (its examples and
+# the vignette run). pkgdown.internet = FALSE: it would ask CRAN whether medlR is there.
+docs: setup-r
+	rm -rf build/docs
+	$(PY) -m sphinx -E -W --keep-going -q -b html docs build/docs/html
+	cd R/medlR && $(R_ENV) Rscript -e 'options(warn = 2, pkgdown.internet = FALSE); pkgdown::build_site(".", override = list(destination = "$(abspath build/docs/medlR)"), preview = FALSE, install = FALSE, new_process = FALSE)' >/dev/null
+	@echo "docs: build/docs/html/index.html and build/docs/medlR/index.html"
 
 test-python: setup-r
 	$(R_ENV) MEDL_REQUIRE_R=true MEDL_REQUIRE_GENOMAP=true $(PY) -m pytest -q tests
@@ -87,7 +100,7 @@ check-r: setup-r
 	  R CMD check --no-manual --no-build-vignettes medlR_$(PKG_VER).tar.gz
 	@! grep -E "^\* .*\.\.\. *(ERROR|WARNING)" build/rcheck/medlR.Rcheck/00check.log
 
-test: lint test-python test-r test-r-v5 check-r
+test: lint test-python test-r test-r-v5 check-r docs
 
 # About 15 minutes on 2 CPU cores; REPRODUCE_ARGS=--quick for a 3-minute smoke run.
 # Speed and memory (docs/benchmarks.md); not part of the test command.

@@ -32,8 +32,8 @@ import scipy.sparse as sp
 
 import medl
 from medl import metrics
-from medl.baselines import knn_counterfactual, mean_shift_counterfactual
 from medl.datasets import true_counterfactual
+from medl.model.baselines import knn_counterfactual, mean_shift_counterfactual
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -129,10 +129,11 @@ def main() -> None:
             labels = a.obs["cell_type"] if use_labels else None
             t0 = time.perf_counter()
             model = medl.MEDL(seed=args.seed, **kwargs)
-            # the schedule's own arguments are Estimator._fit's, which MEDL.fit sets
-            schedule = {"step_budget", "batches_per_epoch"} & fit_kwargs.keys()
-            fit = model._fit if schedule else model.fit
-            fit(a.X, a.obs["batch"], labels, progress=False, **fit_kwargs)
+            # the schedule's own settings are the design's fit defaults, which MEDL.fit reads
+            names = {"step_budget", "batches_per_epoch"} & fit_kwargs.keys()
+            schedule = {**model._fit_defaults(), **{k: fit_kwargs.pop(k) for k in names}}
+            model._fit_defaults = lambda schedule=schedule: schedule
+            model.fit(a.X, a.obs["batch"], labels, progress=False, **fit_kwargs)
             row.update({f"{tag(data)}_{k}": v for k, v in score(data, model).items()})
             row[f"{tag(data)}_seconds"] = round(time.perf_counter() - t0)
         print(json.dumps(row), flush=True)

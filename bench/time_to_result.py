@@ -104,9 +104,11 @@ def fit_one(model: str, name: str, seed: int, data_dir: str) -> dict:
     if model in ("medl", "before", "paper"):
         kwargs = {"medl": {}, "before": BEFORE, "paper": {"variant": "paper"}}[model]
         if model == "before":
-            # the schedule as it was: Estimator._fit's arguments, which MEDL.fit sets
+            # the schedule as it was: the design's fit defaults, which MEDL.fit reads
             m = medl.MEDL(seed=seed, **kwargs)
-            m._fit(X, batch, max_epochs=None, batch_size=None, progress=False, **BEFORE_FIT)
+            schedule = {**m._fit_defaults(), **BEFORE_FIT}
+            m._fit_defaults = lambda: schedule
+            m.fit(X, batch, progress=False)
         else:
             m = medl.MEDL(seed=seed, **kwargs).fit(X, batch, progress=False)
         seconds = time.perf_counter() - t0

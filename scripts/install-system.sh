@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(r-base-core r-base-dev r-cran-seurat r-cran-seuratobject r-cran-reticulate
           r-bioc-singlecellexperiment r-cran-testthat r-cran-knitr r-cran-rmarkdown
           r-bioc-biocstyle pandoc python3-venv
+          # make docs: medlR's site
+          r-cran-pkgdown
           # the Seurat 5.1 stack's dependencies for the v5 test lane (built from ../shared/r-src)
           r-cran-spam r-cran-dotcall64 r-cran-rcpphnsw r-cran-rspectra r-cran-rcpparmadillo
           r-cran-data.table r-cran-stringr r-cran-reshape2 r-cran-gridextra
@@ -15,7 +17,7 @@ PACKAGES=(r-base-core r-base-dev r-cran-seurat r-cran-seuratobject r-cran-reticu
 if command -v Rscript >/dev/null && command -v pandoc >/dev/null \
    && dpkg -s libopenblas0-pthread r-cran-spam r-cran-dotcall64 r-cran-rcpphnsw \
         r-cran-rspectra >/dev/null 2>&1 \
-   && Rscript -e 'for (p in c("Seurat","reticulate","SingleCellExperiment","testthat","knitr","rmarkdown","BiocStyle")) suppressPackageStartupMessages(library(p, character.only = TRUE))' >/dev/null 2>&1; then
+   && Rscript -e 'for (p in c("Seurat","reticulate","SingleCellExperiment","testthat","knitr","rmarkdown","BiocStyle","pkgdown")) suppressPackageStartupMessages(library(p, character.only = TRUE))' >/dev/null 2>&1; then
   echo "install-system: R stack already present"
   exit 0
 fi

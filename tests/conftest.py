@@ -12,7 +12,7 @@ import medl
 
 torch.set_num_threads(2)
 # Exact repeatability (seeds, resumed checkpoints) holds at a fixed thread count; the adaptive
-# pool (medl.threads) has its own tests in test_threads.py, which turn it back on.
+# pool (medl.train.threads) has its own tests in test_threads.py, which turn it back on.
 os.environ["MEDL_ADAPTIVE_THREADS"] = "0"
 
 SMALL = {"hidden": (64, 16), "latent_dim": 2, "lr": 1e-3, "device": "cpu", "seed": 0}

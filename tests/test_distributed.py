@@ -13,9 +13,9 @@ import torch
 
 import medl
 import medl.distributed
-from medl.train import SINGLE
+from medl.train.comm import SINGLE
 
-WORKER = Path(__file__).with_name("distributed_worker.py")
+WORKER = Path(__file__).parent / "helpers" / "distributed_worker.py"
 sys.path.insert(0, str(WORKER.parent))
 from distributed_worker import step_grads  # noqa: E402
 
@@ -76,4 +76,4 @@ def test_two_process_fit_tracks_one_process(tmp_path):
 
 def test_global_batchnorm_outside_a_process_group_errors():
     with pytest.raises(RuntimeError, match="torchrun"):
-        medl.distributed.ProcessGroup()
+        medl.train.comm.ProcessGroup()

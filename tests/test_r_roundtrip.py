@@ -2,7 +2,7 @@
 from known matrices must give what the Python API gives for the same data and seed, in the
 same cell order, and leave everything else in the object as it was.
 
-The R side runs in a child process (see rpy2_driver.py). These tests run wherever R,
+The R side runs in a child process (see helpers/rpy2_driver.py). These tests run wherever R,
 Seurat and medlR are installed (``make test`` installs them); with ``MEDL_REQUIRE_R=true``
 a missing piece is a failure, not a skip.
 """
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.r
 
 FIT = {"max_epochs": 5, "lr": 1e-3, "seed": 5, "device": "cpu", "hidden": [32, 8]}
 R_FIT = "max_epochs = 5, lr = 1e-3, seed = 5, device = 'cpu', hidden = c(32, 8), verbose = FALSE"
-DRIVER = Path(__file__).with_name("rpy2_driver.py")
+DRIVER = Path(__file__).parent / "helpers" / "rpy2_driver.py"
 
 
 def _require_r() -> None:

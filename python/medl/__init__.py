@@ -1,31 +1,27 @@
 """medl: Mixed Effects Deep Learning autoencoders for single-cell RNA-seq.
 
-The fixed-effects (FE) subnetwork gives a batch-invariant latent space and batch-free
-reconstructions; the random-effects (RE) subnetwork gives a batch-specific latent space and
-counterfactual profiles ("this cell as if from batch B").
+MEDL separates batch effects instead of removing them: the fixed-effects (FE) subnetwork
+gives a batch-invariant latent space and the batch-free profile, the random-effects (RE)
+subnetwork a batch-specific latent space, and the FE code decoded with another batch's
+random effects is a counterfactual ("this cell as if from batch B").
+
+This module is the public face: the models (``MEDL``, ``AE``, ``AEC``, ``PCA``, ``load``),
+the one-call front ends (``fit_medl`` on arrays, ``run_medl`` on AnnData) and the verbs
+grouped by purpose (``pp``, ``metrics``, ``evaluate``, ``datasets``, ``plotting``,
+``genomap``). Internals: :mod:`medl.nn` (networks), :mod:`medl.train` (optimisation),
+:mod:`medl.model` (models and the saved format).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, evaluate, metrics, pp
-from .anndata import run_medl
-from .baselines import AE, AEC, PCA
-from .estimator import NotFittedError
-from .model import MEDL
-from .presets import PRESETS, LossWeights
-from .run import MEDLResult, fit_medl
+from .api import MEDLResult, fit_medl, run_medl
+from .model import AE, AEC, MEDL, PCA, PRESETS, LossWeights, NotFittedError, load
 
 try:
     __version__ = version("medl")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+local"
-
-
-def load(path, device="auto"):
-    """Load any saved medl model (MEDL, AE or AEC) from the directory ``path``."""
-    from .estimator import Estimator
-
-    return Estimator.load(path, device=device)
 
 
 __all__ = [

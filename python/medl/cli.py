@@ -11,8 +11,8 @@ import anndata as ad
 import scipy.sparse as sp
 
 from . import datasets, metrics, plotting, pp
-from .anndata import run_medl
-from .baselines import AE
+from .api import run_medl
+from .model import AE
 
 
 def _fit_command(args: argparse.Namespace) -> int:

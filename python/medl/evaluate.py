@@ -21,8 +21,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from . import metrics
-from .baselines import AE, AEC, PCA
-from .model import MEDL
+from .model import AE, AEC, MEDL, PCA
 from .validate import categories_of, check_labels, check_matrix, check_positive_int
 
 MODELS = ("PCA", "AE", "AEC", "FE", "FEC", "RE")

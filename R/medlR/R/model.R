@@ -1,31 +1,38 @@
-# The fitted model travels inside the object: its saved files (medl.json, weights.pt) are
-# kept as raw vectors next to the results, and restored to a temporary folder on demand.
-# saveRDS/readRDS, another machine or a cleaned temporary folder then lose nothing.
+# The fitted model travels inside the object: its saved files are kept as raw vectors next
+# to the results, and restored to a temporary folder on demand. saveRDS/readRDS, another
+# machine or a cleaned temporary folder then lose nothing. The file names and the key that
+# names a restored copy come from Python's medl.model.format, so the format is written once.
 
-.MODEL_FILES <- c("medl.json", "weights.pt")
+.model_format <- function() {
+  .medl()  # finds the Python side, or stops naming install_medl()
+  reticulate::import("medl.model.format", convert = TRUE)
+}
+
+.model_files <- function() unlist(.model_format()$FILES)
 
 # Read the files of a saved model into a named list of raw vectors.
 .pack_model <- function(model.dir) {
-  files <- file.path(model.dir, .MODEL_FILES)
-  stats::setNames(lapply(files, function(f) readBin(f, "raw", n = file.size(f))), .MODEL_FILES)
+  names <- .model_files()
+  files <- file.path(model.dir, names)
+  stats::setNames(lapply(files, function(f) readBin(f, "raw", n = file.size(f))), names)
 }
 
 # The folder holding the model of `info`: its model.dir when that still holds the model,
 # else the packed files written once per session to a temporary folder named by their hash.
 .model_dir <- function(info) {
   dir <- info$model.dir
-  if (!is.null(dir) && all(file.exists(file.path(dir, .MODEL_FILES)))) return(dir)
+  names <- .model_files()
+  if (!is.null(dir) && all(file.exists(file.path(dir, names)))) return(dir)
   packed <- info$model.files
   if (is.null(packed)) {
     stop("The saved MEDL model at '", dir, "' is gone and the object holds no copy of ",
          "it (an older medlR made it). Rerun RunMEDL.", call. = FALSE)
   }
-  config <- rawToChar(packed[["medl.json"]])
-  key <- substr(sub('.*"weights_sha256": *"([0-9a-f]+)".*', "\\1", config), 1, 16)
+  key <- .model_format()$weights_key(rawToChar(packed[[names[1]]]))
   restored <- file.path(tempdir(), paste0("medl-model-", key))
-  if (!all(file.exists(file.path(restored, .MODEL_FILES)))) {
+  if (!all(file.exists(file.path(restored, names)))) {
     dir.create(restored, showWarnings = FALSE, recursive = TRUE)
-    for (f in .MODEL_FILES) writeBin(packed[[f]], file.path(restored, f))
+    for (f in names) writeBin(packed[[f]], file.path(restored, f))
   }
   restored
 }
@@ -52,12 +59,14 @@ MEDLModel <- function(object) {
   if (inherits(object, "Seurat")) return(.medl_info(object))
   if (inherits(object, "SingleCellExperiment")) {
     info <- S4Vectors::metadata(object)$medl
-    if (is.null(info)) {
-      stop("The object has no MEDL model: run RunMEDL(object, batch = ...) first.",
-           call. = FALSE)
-    }
+    if (is.null(info)) .stop_no_model("RunMEDL(object, batch = ...)")
     return(info)
   }
   stop("object must be a Seurat object or a SingleCellExperiment on which RunMEDL ran.",
        call. = FALSE)
+}
+
+# The one "no model" error, naming what makes one.
+.stop_no_model <- function(makers) {
+  stop("The object has no MEDL model: run ", makers, " first.", call. = FALSE)
 }

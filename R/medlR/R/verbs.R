@@ -114,8 +114,8 @@ MEDLEmbed <- function(object, model, batch, assay = NULL, reduction.name = "medl
     info <- SeuratObject::Misc(object[[r]])$medl
     if (!is.null(info)) return(c(info, list(reduction = r)))
   }
-  stop("The object has no MEDL model: run RunMEDL(object, batch = ...) or ",
-       "IntegrateLayers(object, method = MEDLIntegration) first.", call. = FALSE)
+  .stop_no_model(paste("RunMEDL(object, batch = ...) or",
+                       "IntegrateLayers(object, method = MEDLIntegration)"))
 }
 
 # Write `info` back where .medl_info found it.

@@ -45,6 +45,8 @@ class MixedEffectsVAE(nn.Module):
         post_loc_init_scale: float = 0.1,
         post_scale_init: float = 0.01,
         batch_layers: int | None = None,
+        w_anchor: float = 0.0,
+        w_cross: float = 0.0,
     ) -> None:
         super().__init__()
         dims = [n_genes, *hidden]
@@ -64,6 +66,7 @@ class MixedEffectsVAE(nn.Module):
         self.log_scale = nn.Parameter(torch.zeros(n_genes))
         self.classifier = mlp(latent_dim, [2], n_labels) if n_labels else None
         self.w_latent_kl, self.w_kl, self.w_y = w_latent_kl, w_kl, w_y
+        self.w_anchor, self.w_cross = w_anchor, w_cross
 
     @torch.no_grad()
     def init_output(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -128,6 +131,27 @@ class MixedEffectsVAE(nn.Module):
         """Gaussian negative log-likelihood of ``x`` given the decoded ``out``, per cell."""
         log_scale = self.log_scale.clamp_min(-7.0)
         return (0.5 * (out - x).square() * torch.exp(-2 * log_scale) + log_scale).sum(1).mean()
+
+    def anchor_loss(
+        self, x_ab: torch.Tensor, codes_ab: torch.Tensor, total: torch.Tensor
+    ) -> tuple[Losses, torch.Tensor]:
+        """The terms on ``n`` cross-batch anchor pairs, and ``total`` with them added.
+
+        ``x_ab`` holds the pairs' first cells, then their partners (``codes_ab`` their
+        batches). ``anchor``: the mean squared distance between the two codes of a pair
+        (weight ``w_anchor``); ``cross``: the likelihood of each cell's partner under the
+        cell's code decoded in the partner's batch (``w_cross``; not computed at 0).
+        """
+        n = len(x_ab) // 2
+        a, b = self.encode(x_ab).split(n)
+        losses = {"anchor": (a - b).square().sum(1).mean()}
+        total = total + self.w_anchor * losses["anchor"]
+        if self.w_cross:
+            # each end decoded in its partner's batch should look like the partner
+            losses["cross"] = self.nll(self.decode(torch.cat([b, a]), codes_ab.roll(n)),
+                                       x_ab.roll(n, 0))  # fmt: skip
+            total = total + self.w_cross * losses["cross"]
+        return losses, total
 
     def loss(
         self, x: torch.Tensor, codes: torch.Tensor | None, labels: torch.Tensor | None

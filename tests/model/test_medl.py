@@ -133,7 +133,7 @@ def test_sparse_storage_trains_like_dense(small_data):
     np.testing.assert_allclose(
         a.counterfactual(X, batch, "batch1"), b.counterfactual(X, batch, "batch1"), atol=1e-5
     )
-    rows = medl.device.SparseRows(X, b.scaler, torch.device("cpu"))
+    rows = medl.train.device.SparseRows(X, b.scaler, torch.device("cpu"))
     idx = torch.tensor([5, 0, 5, 399])  # repeats and the last row
     expected = b.scaler.transform(torch.from_numpy(X[idx.numpy()].toarray()))
     torch.testing.assert_close(rows.rows(idx), expected)
@@ -283,7 +283,7 @@ def test_paper_variant_is_the_specification():
 
 
 def test_auto_training_settings_scale_with_the_data():
-    from medl.estimator import auto_batch_size, auto_max_epochs
+    from medl.train.schedule import auto_batch_size, auto_max_epochs
 
     assert auto_batch_size(400) == 64 and auto_batch_size(1600) == 128
     assert auto_batch_size(1_000_000) == 512

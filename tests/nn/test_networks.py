@@ -10,7 +10,7 @@ from torch.distributions import Normal, kl_divergence
 
 from medl.nn import FixedEffectsNet, RandomEffectsNet, TiedAutoencoder
 from medl.nn.layers import BatchEffects, REBlock, gaussian_kl
-from medl.train import AdversarialPlan
+from medl.train.plans import AdversarialPlan
 
 
 def test_tied_decoder_shares_encoder_kernels():

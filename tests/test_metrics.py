@@ -7,7 +7,7 @@ import pytest
 
 import medl
 from medl import metrics
-from medl.baselines import knn_counterfactual, mean_shift_counterfactual
+from medl.model.baselines import knn_counterfactual, mean_shift_counterfactual
 
 
 def test_knn_purity_known_layouts():

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.decomposition import PCA as _SkPCA
 
-from .device import Storage
-from .estimator import Estimator, NotFittedError
-from .nn import TiedAutoencoder
-from .validate import check_matrix, check_positive_int
+from ..nn import TiedAutoencoder
+from ..train.options import FitOptions, takes_fit_options
+from ..validate import check_labels, check_matrix, check_positive_int, check_target
+from .base import Estimator, NotFittedError
 
 
 class AE(Estimator):
@@ -22,32 +21,22 @@ class AE(Estimator):
     ``ae_recon``.
     """
 
-    def fit(
-        self,
-        X: Any,
-        validation: float | Sequence = 0.2,
-        max_epochs: int = 500,
-        patience: int = 30,
-        batch_size: int = 512,
-        progress: bool = True,
-        feature_names: Sequence[str] | None = None,
-        storage: Storage = "auto",
-        scale_lr: bool = False,
-    ) -> AE:
-        """Fit on cells x genes log-normalised expression; see :meth:`medl.MEDL.fit`."""
-        return self._fit(
-            X,
-            None,
-            None,
-            validation,
-            max_epochs,
-            patience,
-            batch_size,
-            progress,
-            feature_names,
-            storage,
-            scale_lr,
-        )
+    @takes_fit_options
+    def fit(self, X: Any, *, options: FitOptions) -> AE:
+        """Fit on cells x genes log-normalised expression.
+
+        Parameters
+        ----------
+        X
+            Cells x genes log-normalised expression (dense or sparse).
+        {fit_options}
+
+        Returns
+        -------
+        AE
+            The fitted model (``self``).
+        """
+        return self._fit(X, None, None, options)
 
     def _build(self) -> dict[str, torch.nn.Module]:
         p = self.params
@@ -72,24 +61,24 @@ class AEC(AE):
 
     needs_labels = True
 
-    def fit(  # type: ignore[override]
-        self,
-        X: Any,
-        labels: Any,
-        validation: float | Sequence = 0.2,
-        max_epochs: int = 500,
-        patience: int = 30,
-        batch_size: int = 512,
-        progress: bool = True,
-        feature_names: Sequence[str] | None = None,
-        storage: Storage = "auto",
-        scale_lr: bool = False,
-    ) -> AEC:
-        """Fit on expression and one cell-type label per cell; see :meth:`medl.MEDL.fit`."""
-        return self._fit(
-            X, None, labels, validation, max_epochs, patience, batch_size, progress,
-            feature_names, storage, scale_lr,
-        )  # fmt: skip
+    @takes_fit_options
+    def fit(self, X: Any, labels: Any, *, options: FitOptions) -> AEC:  # type: ignore[override]
+        """Fit on expression and one cell-type label per cell.
+
+        Parameters
+        ----------
+        X
+            Cells x genes log-normalised expression (dense or sparse).
+        labels
+            One cell-type label per cell; at least two types.
+        {fit_options}
+
+        Returns
+        -------
+        AEC
+            The fitted model (``self``).
+        """
+        return self._fit(X, None, labels, options)
 
     def _build(self) -> dict[str, torch.nn.Module]:
         p, w = self.params, self.weights
@@ -143,8 +132,6 @@ def _dense(X: Any) -> np.ndarray:
 def _targets_and_codes(
     batch: Any, target: Any, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from .validate import check_labels, check_target
-
     own = check_labels(batch, n, "batch")
     known = sorted(set(own.tolist()))
     dest = np.asarray(known, dtype=object)[check_target(target, n, known)]

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .validate import Matrix
+from ..validate import Matrix
 
 ScaleMode = Literal["global", "gene"]
 

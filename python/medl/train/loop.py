@@ -1,4 +1,4 @@
-"""Training: per-subnetwork optimisation plans, on-device minibatching and early stopping.
+"""The training loop: on-device minibatching, per-subnetwork early stopping, faults.
 
 The data live on the training device as one tensor; each epoch draws a permutation of the
 training indices and slices minibatches by index, so there is no DataLoader and no host copy
@@ -17,183 +17,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..nn.autoencoder import Losses
 from .checkpoint import Checkpoint
-from .device import SparseRows
-from .nn.autoencoder import Losses
-from .nn.fixed import FixedEffectsNet
+from .comm import SINGLE, Communicator
+from .device import DeviceData
+from .plans import Plan
 from .threads import ThreadGovernor
-
-
-@dataclass
-class DeviceData:
-    """Scaled expression and integer codes, resident on the training device."""
-
-    x: torch.Tensor | SparseRows
-    codes: torch.Tensor | None = None
-    labels: torch.Tensor | None = None
-
-    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        pick = lambda t: None if t is None else t[idx]  # noqa: E731
-        x = self.x.rows(idx) if isinstance(self.x, SparseRows) else self.x[idx]
-        return x, pick(self.codes), pick(self.labels)
-
-    def moments(self, idx: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-gene mean and standard deviation over the cells ``idx``, chunk by chunk."""
-        total = sq = None
-        for part in idx.split(chunk):
-            x = self.take(part)[0].double()
-            s, q = x.sum(0), (x * x).sum(0)
-            total, sq = (s, q) if total is None else (total + s, sq + q)
-        n = len(idx)
-        mean = total / n
-        var = (sq - n * mean * mean) / max(n - 1, 1)
-        return mean.float(), var.clamp_min(0).sqrt().float()
-
-
-class Communicator:
-    """How training talks to other processes; this one is a single process (no-ops).
-
-    :class:`medl.distributed.ProcessGroup` implements the same hooks over
-    ``torch.distributed`` for data-parallel training.
-    """
-
-    rank, world = 0, 1
-
-    def shard(self, idx: torch.Tensor) -> torch.Tensor:
-        """This process's part of a global minibatch (or of the validation cells)."""
-        return idx
-
-    def backward(self, loss: torch.Tensor, n_local: int, n_global: int) -> None:
-        """Backpropagate so that summing gradients over processes gives the global loss's."""
-        loss.backward()
-
-    def sync_grads(self, params: Iterator[nn.Parameter]) -> None:
-        """Sum gradients over processes (before each optimizer step)."""
-
-    def all_sum(self, t: torch.Tensor) -> torch.Tensor:
-        return t
-
-    def prepare(self, modules: dict[str, nn.Module]) -> None:
-        """Adapt freshly built networks to this communicator (nothing to do here)."""
-
-
-SINGLE = Communicator()
-
-
-class Plan:
-    """How one subnetwork is optimised: a single Adam on its total loss."""
-
-    def __init__(self, name: str, module: nn.Module, lr: float, monitor: str = "total") -> None:
-        self.name, self.module, self.monitor = name, module, monitor
-        self.optimizer = torch.optim.Adam(module.parameters(), lr=lr, fused=True)
-        self.comm = SINGLE
-
-    def objective(self, x: torch.Tensor, codes, labels) -> tuple[Losses, torch.Tensor]:
-        """The loss terms and what the optimizer minimises (here the module's total)."""
-        losses = self.module.loss(x, codes, labels)
-        return losses, losses["total"]
-
-    def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
-        losses, total = self.objective(x, codes, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.comm.backward(total, len(x), n_global or len(x))
-        self.comm.sync_grads(self.module.parameters())
-        self.optimizer.step()
-        return losses
-
-    @torch.no_grad()
-    def evaluate(self, x: torch.Tensor, codes, labels) -> Losses:
-        return self.module.loss(x, codes, labels)
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.optimizer]
-
-
-class AnchorPlan(Plan):
-    """A single Adam on the total loss plus two terms on cross-batch anchor pairs.
-
-    Each step also draws as many anchor pairs (:mod:`medl.anchors`) as the minibatch has
-    cells, from the global torch generator (which checkpoints save), encodes both cells of
-    each pair and adds ``weight`` times the mean squared distance between their codes, and
-    ``cross`` times the likelihood of each cell's partner under the cell's code decoded in
-    the partner's batch (the module's ``encode``, ``decode`` and ``nll``).
-    """
-
-    def __init__(
-        self,
-        name: str,
-        module: nn.Module,
-        lr: float,
-        data: DeviceData,
-        pairs: torch.Tensor,
-        weight: float,
-        cross: float = 0.0,
-        monitor: str = "total",
-        per_cell: float = 1.0,
-    ) -> None:
-        super().__init__(name, module, lr, monitor)
-        self.data, self.pairs, self.weight, self.cross = data, pairs, weight, cross
-        self.per_cell = per_cell
-
-    def objective(self, x: torch.Tensor, codes, labels) -> tuple[Losses, torch.Tensor]:
-        losses, total = super().objective(x, codes, labels)
-        n = max(2, round(self.per_cell * len(x)))
-        draw = torch.randint(len(self.pairs), (n,), device=self.pairs.device)
-        x_ab, codes_ab, _ = self.data.take(self.pairs[draw].T.reshape(-1))
-        a, b = self.module.encode(x_ab).split(n)
-        losses["anchor"] = (a - b).square().sum(1).mean()
-        total = total + self.weight * losses["anchor"]
-        if self.cross:
-            # each end decoded in its partner's batch should look like the partner
-            swapped = torch.cat([b, a]), codes_ab.roll(n)
-            losses["cross"] = self.module.nll(self.module.decode(*swapped), x_ab.roll(n, 0))
-            total = total + self.cross * losses["cross"]
-        return losses, total
-
-
-class AdversarialPlan(Plan):
-    """The fixed-effects step: adversary first (AE frozen), then the AE (adversary frozen).
-
-    The encoder runs once per step; the adversary trains on detached activations, then the
-    autoencoder is updated against the freshly updated adversary with the adversary's
-    parameters excluded from the gradient.
-    """
-
-    module: FixedEffectsNet
-
-    def __init__(
-        self, name: str, module: FixedEffectsNet, lr: float, monitor: str = "total"
-    ) -> None:
-        self.name, self.module, self.monitor = name, module, monitor
-        self.optimizer = torch.optim.Adam(module.autoencoder_parameters(), lr=lr, fused=True)
-        self.adversary_optimizer = torch.optim.Adam(
-            module.adversary.parameters(), lr=lr, fused=True
-        )
-        self.comm = SINGLE
-
-    def step(self, x: torch.Tensor, codes, labels, n_global: int | None = None) -> Losses:
-        n_local, n_global = len(x), n_global or len(x)
-        activations = self.module.encoder(x)
-        adv = self.module.adversary_loss(activations, codes)
-        self.adversary_optimizer.zero_grad(set_to_none=True)
-        self.comm.backward(adv["adv_ce"], n_local, n_global)
-        self.comm.sync_grads(self.module.adversary.parameters())
-        self.adversary_optimizer.step()
-
-        self.module.adversary.requires_grad_(False)
-        try:
-            losses = self.module.loss_with_batch(x, activations, codes, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.comm.backward(losses["total"], n_local, n_global)
-            self.comm.sync_grads(self.module.autoencoder_parameters())
-            self.optimizer.step()
-        finally:
-            self.module.adversary.requires_grad_(True)
-        losses["adversary_ce"] = adv["adv_ce"]
-        return losses
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.optimizer, self.adversary_optimizer]
 
 
 @dataclass
@@ -287,13 +116,13 @@ def _means(
     return dict(zip(keys, values))
 
 
-def evaluate(
+def validation_losses(
     plan: Plan, data: DeviceData, idx: torch.Tensor, chunk: int, comm: Communicator = SINGLE
 ) -> dict[str, float]:
     plan.module.eval()
     sums: dict[str, torch.Tensor] = {}
     for part in comm.shard(idx).split(chunk):
-        _accumulate(sums, plan.evaluate(*data.take(part)), len(part))
+        _accumulate(sums, plan.validation_losses(*data.take(part)), len(part))
     plan.module.train()
     return _means(sums, len(idx), comm)
 
@@ -336,7 +165,9 @@ def fit(
     initial = {p.name: _snapshot(p.module) for p in plans}  # if nothing better is ever seen
     # the untrained model's loss: the yardstick for a loss that explodes
     probe = val_t if len(val_t) else train_t[:eval_chunk]
-    untrained = {p.name: evaluate(p, data, probe, eval_chunk, comm)["total"] for p in plans}
+    untrained = {
+        p.name: validation_losses(p, data, probe, eval_chunk, comm)["total"] for p in plans
+    }
     diverged: dict[str, int | None] = {p.name: None for p in plans}
     interrupted = False
     start = 0
@@ -366,7 +197,7 @@ def fit(
                 row.update({f"{p.name}.train.{k}": v for k, v in means.items()})
                 bad = _diverged(means["total"], untrained[p.name])
                 if len(val_t):
-                    val = evaluate(p, data, val_t, eval_chunk, comm)
+                    val = validation_losses(p, data, val_t, eval_chunk, comm)
                     row.update({f"{p.name}.val.{k}": v for k, v in val.items()})
                     bad = bad or not np.isfinite(val[p.monitor])
                 if bad:

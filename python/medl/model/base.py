@@ -1,13 +1,12 @@
-"""The shared estimator machinery: input checks, split, scaling, training, outputs, save/load.
+"""The shared estimator machinery: input checks, scaling, training, outputs, save/load.
 
 Subclasses (``MEDL``, ``AE``, ``AEC``) only say which networks they build, how each is
-optimised, and what outputs they offer.
+optimised, and what outputs they offer. Each registers itself by name, which is how
+:meth:`Estimator.load` finds the class of a saved model.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,43 +15,41 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
 
-from . import presets
-from .checkpoint import Checkpoint
-from .checkpoint import fingerprint as checkpoint_fingerprint
-from .checkpoint import load as load_checkpoint
-from .device import (
+from ..train.checkpoint import Checkpoint
+from ..train.checkpoint import fingerprint as checkpoint_fingerprint
+from ..train.checkpoint import load as load_checkpoint
+from ..train.comm import SINGLE, Communicator
+from ..train.device import (
+    DeviceData,
     SparseRows,
-    Storage,
     choose_storage,
     dense_rows,
     resolve_device,
     row_chunks,
     to_device,
 )
-from .precision import check_precision, numeric_precision
-from .scaling import MinMaxScaler
-from .train import SINGLE, Communicator, DeviceData, Plan
-from .train import fit as train_fit
-from .validate import (
+from ..train.loop import fit as train_fit
+from ..train.options import FitOptions
+from ..train.plans import Plan
+from ..train.precision import check_precision, numeric_precision
+from ..train.scaling import MinMaxScaler
+from ..train.schedule import auto_batch_size, auto_max_epochs, split_validation, strata
+from ..validate import (
     Matrix,
     categories_of,
-    check_fraction,
     check_int,
     check_labels,
     check_matrix,
     check_positive_int,
     encode,
 )
+from . import format as model_format
+from . import presets
 
-FORMAT_NAME = "medl-model"
 #: the batch size the presets' learning rates were tuned on (``fit(scale_lr=True)``)
 REFERENCE_BATCH_SIZE = 512
-FORMAT_VERSION = 3  # 3: MEDL variants (variational RE latent); 2: one RE posterior table
-CONFIG_FILE = "medl.json"
-WEIGHTS_FILE = "weights.pt"
 
 
 class NotFittedError(RuntimeError):
@@ -65,6 +62,12 @@ class Estimator:
     #: whether ``fit`` needs batch labels / cell-type labels
     needs_batch = False
     needs_labels = False
+    #: every estimator class by name (each subclass adds itself): what ``load`` reads
+    registry: dict[str, type[Estimator]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Estimator.registry[cls.__name__] = cls
 
     def __init__(
         self,
@@ -110,6 +113,11 @@ class Estimator:
     def _build(self) -> dict[str, nn.Module]:
         raise NotImplementedError
 
+    def _fit_defaults(self) -> dict[str, Any]:
+        """The training schedule for the options left at ``None``."""
+        return {"batch_size": 512, "max_epochs": 500, "min_steps": 0, "step_budget": None,
+                "batches_per_epoch": 16}  # fmt: skip
+
     def _plans(self, lr: float, data: DeviceData, pairs: torch.Tensor | None) -> list[Plan]:
         return [Plan(name, module, lr) for name, module in self.modules.items()]
 
@@ -133,25 +141,27 @@ class Estimator:
     def _fit(
         self,
         X: Any,
-        batch: Any = None,
-        labels: Any = None,
-        validation: float | Sequence = 0.2,
-        max_epochs: int | None = 500,
-        patience: int = 30,
-        batch_size: int | None = 512,
-        progress: bool | str = True,
-        feature_names: Sequence[str] | None = None,
-        storage: Storage = "auto",
-        scale_lr: bool = False,
+        batch: Any,
+        labels: Any,
+        options: FitOptions,
         comm: Communicator = SINGLE,
-        min_steps: int = 0,
-        checkpoint: str | Path | None = None,
-        checkpoint_every: int = 1,
-        resume: bool = False,
-        checkpoint_minutes: float | None = None,
-        step_budget: int | None = None,
-        batches_per_epoch: int = 16,
     ):
+        """Fit on ``X`` with ``options`` (``None`` ones from :meth:`_fit_defaults`) over
+        ``comm``'s processes (one by default; ``medl.distributed`` passes its group)."""
+        schedule = self._fit_defaults()
+        o = options.with_defaults(schedule)
+        validation, max_epochs, patience, batch_size = (
+            o.validation,
+            o.max_epochs,
+            o.patience,
+            o.batch_size,
+        )
+        min_steps, scale_lr, feature_names, storage = (
+            o.min_steps,
+            o.scale_lr,
+            o.feature_names,
+            o.storage,
+        )
         # Everything is checked before anything is changed or trained.
         mat = check_matrix(X)
         n = mat.shape[0]
@@ -178,14 +188,14 @@ class Estimator:
                 f"feature_names has {len(feature_names)} names for {mat.shape[1]} genes."
             )
         choose_storage(mat, storage)
-        strata = _strata(batch_codes, label_codes)
-        train_idx, val_idx = split_validation(n, validation, strata, self.params["seed"])
-        batch_size = batch_size or auto_batch_size(len(train_idx), batches_per_epoch)
+        groups = strata(batch_codes, label_codes)
+        train_idx, val_idx = split_validation(n, validation, groups, self.params["seed"])
+        batch_size = batch_size or auto_batch_size(len(train_idx), schedule["batches_per_epoch"])
         max_epochs = max_epochs or auto_max_epochs(
-            len(train_idx), batch_size, min_steps, step_budget
+            len(train_idx), batch_size, min_steps, schedule["step_budget"]
         )
         saver, state = self._checkpointing(
-            checkpoint, (checkpoint_every, checkpoint_minutes), resume, mat.shape,
+            o.checkpoint, (o.checkpoint_every, o.checkpoint_minutes), o.resume, mat.shape,
             [batch_cats, label_cats],
             train_idx, {"max_epochs": max_epochs, "patience": patience,
                         "batch_size": batch_size, "min_steps": min_steps, "scale_lr": scale_lr},
@@ -221,7 +231,7 @@ class Estimator:
                     patience=patience,
                     batch_size=batch_size,
                     seed=self.params["seed"],
-                    progress=progress,
+                    progress=o.progress,
                     comm=comm,
                     min_steps=min_steps,
                     checkpoint=saver,
@@ -311,18 +321,9 @@ class Estimator:
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model to the directory ``path`` (weights, config, scaler, categories)."""
         self._check_fitted()
-        path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise ValueError(f"{path} exists and is not a directory; choose another path.")
-        if (path / CONFIG_FILE).exists() and not overwrite:
-            raise ValueError(f"{path} already holds a medl model; pass overwrite=True.")
-        path.mkdir(parents=True, exist_ok=True)
         weights = {name: m.state_dict() for name, m in self.modules.items()}
         weights.update(self._extra_state())
-        torch.save(weights, path / WEIGHTS_FILE)
         config = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
             "estimator": type(self).__name__,
             "params": self.params,
             "n_genes": self.n_genes,
@@ -331,11 +332,9 @@ class Estimator:
             "feature_names": self.feature_names,
             "scaler": self.scaler.state(),
             "fit_info": self.fit_info,
-            "history": _history_lists(self.history),
-            "weights_sha256": _sha256(path / WEIGHTS_FILE),
+            "history": model_format.history_lists(self.history),
         }
-        (path / CONFIG_FILE).write_text(json.dumps(config, indent=1))
-        return path
+        return model_format.write(path, config, weights, overwrite)
 
     @classmethod
     def load(
@@ -346,8 +345,8 @@ class Estimator:
         ``precision`` overrides the saved one (e.g. ``"fp32"`` for a model trained with
         ``"tf32"`` on a GPU and loaded on a CPU).
         """
-        config, weights = read_model_files(path)
-        estimators = _estimator_classes()
+        config, weights = model_format.read(path)
+        estimators = Estimator.registry
         name = config.get("estimator")
         if name not in estimators:
             raise ValueError(f"{path} holds an unknown estimator {name!r}.")
@@ -366,7 +365,7 @@ class Estimator:
         model.feature_names = config.get("feature_names")
         model.scaler = MinMaxScaler.from_state(config["scaler"])
         model.fit_info = config.get("fit_info", {})
-        model.history = _history_frame(config.get("history"))
+        model.history = model_format.history_frame(config.get("history"))
         modules = model._build()
         try:
             for key, module in modules.items():
@@ -383,156 +382,14 @@ class Estimator:
 
 
 # ------------------------------------------------------------------------------ helpers
-def auto_batch_size(n_train: int, per_epoch: int = 16) -> int:
-    """About ``per_epoch`` minibatches per epoch, as a power of two between 64 and 512.
-
-    A fixed 512 gives data of a few hundred cells one optimizer step per epoch, and early
-    stopping then ends training before the model has learnt (docs/method.md).
-    """
-    size = 2 ** round(np.log2(max(n_train, 1) / per_epoch))
-    return int(min(512, max(64, size)))
-
-
-def auto_max_epochs(
-    n_train: int, batch_size: int, min_steps: int = 0, steps: int | None = None
-) -> int:
-    """The epoch budget.
-
-    With ``steps`` (the variational default's rule): as many epochs as ``steps`` optimizer
-    steps take, at most 500. The model converges in about as many steps whatever the data's
-    size (docs/method.md), so the time of a fit grows with its minibatch, not its cells.
-    Without: ``min(500, 8e6 / cells)`` epochs (500 up to 16,000 cells, 8 at a million), as
-    scvi-tools' rule does. Never fewer than needed for ``min_steps`` steps.
-    """
-    steps_per_epoch = max(1, -(-n_train // batch_size))
-    if steps is None:
-        budget = min(500, max(1, round(8e6 / max(n_train, 1))))
-    else:
-        budget = min(500, max(1, -(-steps // steps_per_epoch)))
-    return int(max(budget, -(-min_steps // steps_per_epoch)))
-
-
 def _training_precision(precision: str) -> str:
     """bf16 applies to outputs only: trained in bf16, the validation reconstruction loss
     ended 35-60% above float32's (docs/benchmarks.md), so training stays float32."""
     return "fp32" if precision == "bf16" else precision
 
 
-def read_model_files(path: str | Path) -> tuple[dict, dict]:
-    """Read and check a saved model's config and weights; clear errors for bad files."""
-    path = Path(path)
-    config_file, weights_file = path / CONFIG_FILE, path / WEIGHTS_FILE
-    if not config_file.is_file() or not weights_file.is_file():
-        raise ValueError(
-            f"{path} is not a saved medl model: expected {CONFIG_FILE} and {WEIGHTS_FILE} in it."
-        )
-    try:
-        config = json.loads(config_file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_file} is damaged (not valid JSON): {err}.") from err
-    if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
-        raise ValueError(f"{config_file} is not a medl model config.")
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} was written in medl model format version {version}; this medl reads "
-            f"version {FORMAT_VERSION}. Refit the model or use the medl release that wrote it."
-        )
-    if _sha256(weights_file) != config.get("weights_sha256"):
-        raise ValueError(f"{weights_file} is damaged: its checksum does not match the config.")
-    try:
-        weights = torch.load(weights_file, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise ValueError(f"{weights_file} is damaged and cannot be read: {err}.") from err
-    return config, weights
-
-
-def _estimator_classes() -> dict[str, type[Estimator]]:
-    from .baselines import AE, AEC
-    from .model import MEDL
-
-    return {"MEDL": MEDL, "AE": AE, "AEC": AEC}
-
-
-def _history_lists(history: pd.DataFrame) -> dict[str, list]:
-    if history.empty:
-        return {}
-    table = history.reset_index()
-    return {c: [None if pd.isna(v) else float(v) for v in table[c]] for c in table.columns}
-
-
-def _history_frame(data: dict | None) -> pd.DataFrame:
-    if not data:
-        return pd.DataFrame()
-    frame = pd.DataFrame(data).astype(float)
-    frame["epoch"] = frame["epoch"].astype(int)
-    return frame.set_index("epoch")
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _tensor(codes: np.ndarray | None, device: torch.device) -> torch.Tensor | None:
     return None if codes is None else torch.as_tensor(codes, device=device)
-
-
-def _strata(batch_codes: np.ndarray | None, label_codes: np.ndarray | None) -> np.ndarray | None:
-    parts = [c for c in (batch_codes, label_codes) if c is not None]
-    if not parts:
-        return None
-    strata = parts[0].copy()
-    for p in parts[1:]:
-        strata = strata * (p.max() + 1) + p
-    return strata
-
-
-def split_validation(
-    n: int, validation: Any, strata: np.ndarray | None, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation cell indices.
-
-    ``validation`` is a fraction (stratified by batch x label where every stratum has at
-    least two cells, else unstratified), a boolean mask, or explicit validation indices.
-    """
-    if isinstance(validation, int | float | np.floating) and not isinstance(validation, bool):
-        fraction = check_fraction(validation, "validation", 0.0, 0.9)
-        if fraction == 0 or round(n * fraction) < 1:
-            return np.arange(n), np.array([], dtype=np.int64)
-        stratify = strata
-        if strata is not None:
-            counts = np.bincount(strata)
-            if counts[counts > 0].min() < 2:
-                stratify = None
-        try:
-            return tuple(
-                np.sort(a)
-                for a in train_test_split(
-                    np.arange(n), test_size=fraction, random_state=seed, stratify=stratify
-                )
-            )
-        except ValueError:  # too few cells per stratum for the requested fraction
-            return tuple(
-                np.sort(a)
-                for a in train_test_split(np.arange(n), test_size=fraction, random_state=seed)
-            )
-    arr = np.asarray(validation)
-    if arr.dtype == bool:
-        if arr.shape != (n,):
-            raise ValueError(f"validation mask has {arr.size} entries for {n} cells.")
-        val = np.flatnonzero(arr)
-    elif np.issubdtype(arr.dtype, np.integer):
-        val = np.unique(arr)
-        if val.size and (val.min() < 0 or val.max() >= n):
-            raise ValueError(f"validation indices must lie in [0, {n}).")
-    else:
-        raise ValueError(
-            "validation must be a fraction in [0, 0.9), a boolean mask or integer indices."
-        )
-    train = np.setdiff1d(np.arange(n), val)
-    if len(train) < 2:
-        raise ValueError("validation leaves fewer than 2 training cells.")
-    return train, val
 
 
 class _seeded:

@@ -8,9 +8,9 @@ import torch
 
 import medl
 from conftest import FIT, SMALL
-from medl.anchors import batch_offsets, mnn_pairs
-from medl.estimator import split_validation
-from medl.transport import AnchorTransport
+from medl.model.anchors import batch_offsets, mnn_pairs
+from medl.model.transport import AnchorTransport
+from medl.train.schedule import split_validation
 
 
 def _confounded(confounding=0.8, seed=0):

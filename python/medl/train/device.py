@@ -1,16 +1,18 @@
-"""Choosing the torch device and moving expression onto it without a dense host copy."""
+"""The training data on the device: choosing the device, moving expression onto it without a
+dense host copy (dense or :class:`SparseRows`), and :class:`DeviceData`, what a step reads."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..validate import Matrix
 from .scaling import MinMaxScaler
-from .validate import Matrix
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -104,3 +106,29 @@ def to_device(
         part = torch.from_numpy(np.ascontiguousarray(dense_rows(X, rows)))
         out[rows] = scaler.transform(part.to(device, non_blocking=True))
     return out
+
+
+@dataclass
+class DeviceData:
+    """Scaled expression and integer codes, resident on the training device."""
+
+    x: torch.Tensor | SparseRows
+    codes: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        pick = lambda t: None if t is None else t[idx]  # noqa: E731
+        x = self.x.rows(idx) if isinstance(self.x, SparseRows) else self.x[idx]
+        return x, pick(self.codes), pick(self.labels)
+
+    def moments(self, idx: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-gene mean and standard deviation over the cells ``idx``, chunk by chunk."""
+        total = sq = None
+        for part in idx.split(chunk):
+            x = self.take(part)[0].double()
+            s, q = x.sum(0), (x * x).sum(0)
+            total, sq = (s, q) if total is None else (total + s, sq + q)
+        n = len(idx)
+        mean = total / n
+        var = (sq - n * mean * mean) / max(n - 1, 1)
+        return mean.float(), var.clamp_min(0).sqrt().float()

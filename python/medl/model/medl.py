@@ -1,22 +1,25 @@
-"""``MEDL``: the mixed-effects autoencoder, fixed-effects and random-effects subnetworks."""
+"""``MEDL``: the mixed-effects autoencoder, fixed-effects and random-effects subnetworks.
+
+What differs between the paper's model and medl's default lives in the variant's design
+object (:mod:`medl.model.variants`); this class holds what both share.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from .anchors import mnn_pairs
-from .device import Storage
-from .estimator import Estimator
-from .nn import FixedEffectsNet, MixedEffectsVAE, RandomEffectsNet
-from .train import AdversarialPlan, AnchorPlan, DeviceData, Plan
+from ..nn import FixedEffectsNet
+from ..train.device import DeviceData
+from ..train.options import FitOptions, takes_fit_options
+from ..train.plans import Plan
+from ..validate import check_fraction, check_int, check_positive_int, check_target
+from .base import Estimator
 from .transport import AnchorTransport
-from .validate import check_fraction, check_int, check_positive_int, check_target
-from .variants import DEFAULT_VARIANT, pick, schedule, variant_settings
+from .variants import DEFAULT_VARIANT, design, pick, variant_settings
 
 CounterfactualMode = Literal["anchored", "mixed", "decoder", "full"]
 
@@ -25,21 +28,25 @@ class MEDL(Estimator):
     """Mixed Effects Deep Learning autoencoder.
 
     Fits two subnetworks on the same minibatches: the fixed-effects (FE) subnetwork, whose
-    latent space is free of batch information (the default: a mixed-effects VAE whose
-    decoder carries per-batch variational layers; ``variant="paper"``: a tied autoencoder
-    and an adversary), and the random-effects (RE) autoencoder, whose per-batch variational
-    scale/bias layers hold the batch effects and whose latent is batch-specific. With
-    cell-type ``labels`` the FE subnetwork also learns a latent cell-type classifier (FEC).
+    latent space is free of batch information, and the random-effects (RE) autoencoder,
+    whose per-batch variational scale/bias layers hold the batch effects and whose latent is
+    batch-specific. With cell-type ``labels`` the FE subnetwork also learns a latent
+    cell-type classifier (FEC).
+
+    By default (``variant="variational"``) FE is a mixed-effects VAE: a batch-free encoder
+    with a KL bottleneck on its code, and a decoder whose layers carry per-batch
+    variational scale/shift layers, trained on cross-batch anchor pairs. It gives the
+    batch-invariant latent, the batch-free profile and the counterfactuals (the code decoded
+    with another batch's effects). ``variant="paper"`` is the published model: FE a tied
+    autoencoder with an adversarial batch classifier, counterfactuals through RE.
 
     Parameters
     ----------
     variant
-        ``"variational"`` (default): medl's design, with a variational random-effects latent
-        whose KL bottleneck makes counterfactuals carry the target batch's effect, and
-        training settings sized to the data. ``"paper"``: the published model exactly as
-        specified. Every other argument left at ``None`` takes the variant's value
-        (``medl.variants.VARIANTS``); docs/method.md gives each difference and its measured
-        gain.
+        ``"variational"`` (default): medl's design, with training settings sized for time to
+        result. ``"paper"``: the published model exactly as specified. Every other argument
+        left at ``None`` takes the variant's value (``medl.model.variants.VARIANTS``);
+        docs/method.md gives each difference and its measured gain.
     latent_dim
         Size of both latent spaces (variational 10, paper 2).
     hidden
@@ -169,25 +176,8 @@ class MEDL(Estimator):
         # the anchor pairs' codes after training (anchored counterfactuals); None without
         self.transport: AnchorTransport | None = None
 
-    def fit(
-        self,
-        X: Any,
-        batch: Any,
-        labels: Any = None,
-        validation: float | Sequence = 0.2,
-        max_epochs: int | None = None,
-        patience: int = 30,
-        batch_size: int | None = None,
-        progress: bool | str = True,
-        feature_names: Sequence[str] | None = None,
-        storage: Storage = "auto",
-        scale_lr: bool = False,
-        min_steps: int | None = None,
-        checkpoint: str | Path | None = None,
-        checkpoint_every: int = 1,
-        resume: bool = False,
-        checkpoint_minutes: float | None = None,
-    ) -> MEDL:
+    @takes_fit_options
+    def fit(self, X: Any, batch: Any, labels: Any = None, *, options: FitOptions) -> MEDL:
         """Fit both subnetworks.
 
         Parameters
@@ -198,112 +188,33 @@ class MEDL(Estimator):
             One batch label per cell (donor, protocol, ...); at least two batches.
         labels
             Optional cell-type label per cell: adds the latent classifier to FE (FEC).
-        validation
-            Fraction of cells held out for early stopping (stratified by batch x label), a
-            boolean mask, or validation indices. 0 trains ``max_epochs`` without stopping.
-        max_epochs, patience
-            Epoch budget and early-stopping patience (epochs) on each subnetwork's
-            validation loss; each subnetwork gets its best weights back. ``None``: the
-            variant's (paper 500; variational: the epochs that 700 optimizer steps take, at
-            most 500, and at least ``min_steps`` steps).
-        batch_size
-            Cells per minibatch. ``None``: the variant's (paper 512; variational about 8
-            minibatches per epoch, a power of two from 64 to 512).
-        min_steps
-            Early stopping may not end training before this many optimizer steps
-            (``None``: the variant's, 0 for both).
-        checkpoint, checkpoint_every, checkpoint_minutes
-            A file to write the training state to every ``checkpoint_every`` epochs, or
-            sooner when ``checkpoint_minutes`` have passed (atomically: a kill mid-write keeps
-            the previous one).
-        resume
-            Continue from ``checkpoint`` instead of starting afresh; needs the same data and
-            arguments. On CPU with a seed the result equals an uninterrupted fit exactly.
-        progress
-            ``True``: a tqdm progress bar with the current losses; ``"log"``: one line every
-            ~5% of the epochs (what R uses: a bar's carriage returns garble consoles and
-            logs); ``False``: silent. Ctrl-C ends training gracefully: the best weights
-            so far are restored, a warning says so, and the fitted model is returned.
-        feature_names
-            Optional gene names, stored with the model.
-        storage
-            How the training data are held on the device: ``"dense"`` (fastest), ``"sparse"``
-            (CSR, minibatches densified on the fly; for data too large to hold dense) or
-            ``"auto"``: sparse input stays sparse when its dense copy would pass 1 GiB.
-        scale_lr
-            Multiply the learning rate by ``batch_size / 512`` (the linear scaling rule;
-            the presets were tuned at 512). Off by default: a larger batch alone keeps
-            the learning rate.
+        {fit_options}
 
         Returns
         -------
-        The fitted model (``self``).
+        MEDL
+            The fitted model (``self``).
         """
-        variant = self.params["variant"]
-        return self._fit(
-            X, batch, labels, validation, pick(max_epochs, variant, "max_epochs"), patience,
-            pick(batch_size, variant, "batch_size"), progress, feature_names, storage, scale_lr,
-            min_steps=pick(min_steps, variant, "min_steps"), checkpoint=checkpoint,
-            checkpoint_every=checkpoint_every, resume=resume,
-            checkpoint_minutes=checkpoint_minutes, **schedule(variant),
-        )  # fmt: skip
+        return self._fit(X, batch, labels, options)
+
+    @property
+    def design(self):
+        """The variant's design object (:mod:`medl.model.variants`)."""
+        return design(self.params["variant"])
+
+    def _fit_defaults(self) -> dict[str, Any]:
+        return self.design.fit_defaults()
 
     def _build(self) -> dict[str, torch.nn.Module]:
-        p, w = self.params, self.weights
-        n_labels = len(self.label_categories) if self.label_categories else 0
-        n_batches = len(self.batch_categories)
-        fec = n_labels > 0
-        if p["variant"] == "variational":
-            fe = MixedEffectsVAE(
-                self.n_genes, p["hidden"], p["latent_dim"], n_batches, n_labels=n_labels,
-                w_latent_kl=w.fe_latent_kl, w_kl=w.re_kl, w_y=w.fec_y,
-                prior_scale=p["re_prior_scale"], post_loc_init_scale=p["re_post_loc_init_scale"],
-                post_scale_init=p["re_post_scale_init"],
-                batch_layers=None if p["batch_layers"] == "all" else p["batch_layers"],
-            )  # fmt: skip
-        else:
-            fe = FixedEffectsNet(
-                self.n_genes,
-                p["hidden"],
-                p["latent_dim"],
-                n_batches,
-                n_labels=n_labels,
-                w_recon=w.fec_recon if fec else w.fe_recon,
-                w_adv=w.fec_adv if fec else w.fe_adv,
-                w_y=w.fec_y,
-                adversary_input=p["adversary_input"],
-                adversarial_loss=p["adversarial_loss"],
-            )
-        re = RandomEffectsNet(
-            self.n_genes,
-            p.get("re_hidden") or p["hidden"],
-            p["latent_dim"],
-            n_batches,
-            w_recon=w.re_recon,
-            w_z=w.re_z,
-            w_kl=w.re_kl,
-            prior_scale=p["re_prior_scale"],
-            post_loc_init_scale=p["re_post_loc_init_scale"],
-            post_scale_init=p["re_post_scale_init"],
-        )
-        return {"fe": fe, "re": re}
+        return self.design.build(self)
 
     def _anchor_pairs(
         self, mat: Any, batch_codes: np.ndarray | None, train_idx: np.ndarray
     ) -> np.ndarray | None:
-        w = self.weights
-        if self.params["variant"] != "variational" or not (w.fe_anchor or w.fe_cross):
-            return None
-        pairs = mnn_pairs(mat, batch_codes, train_idx, seed=self.params["seed"])
-        return pairs if len(pairs) else None
+        return self.design.anchor_pairs(self, mat, batch_codes, train_idx)
 
     def _after_training(self, data: DeviceData, pairs: torch.Tensor | None) -> None:
-        self.transport = None
-        fe = self.modules["fe"]
-        if pairs is not None and isinstance(fe, MixedEffectsVAE):
-            self.transport = AnchorTransport.from_pairs(
-                fe.encode, lambda rows: data.take(rows)[0], pairs, data.codes, self.params["seed"]
-            )
+        self.transport = self.design.after_training(self, data, pairs)
 
     def _extra_state(self) -> dict[str, Any]:
         return {} if self.transport is None else {"transport": self.transport.state()}
@@ -313,17 +224,7 @@ class MEDL(Estimator):
         self.transport = None if saved is None else AnchorTransport.from_state(saved, self.device)
 
     def _plans(self, lr: float, data: DeviceData, pairs: torch.Tensor | None) -> list[Plan]:
-        if isinstance(self.modules["fe"], MixedEffectsVAE) and pairs is not None:
-            w = self.weights
-            fe = AnchorPlan(
-                "fe", self.modules["fe"], lr, data, pairs, w.fe_anchor, w.fe_cross,
-                per_cell=self.params["anchor_pairs"],
-            )  # fmt: skip
-        elif isinstance(self.modules["fe"], MixedEffectsVAE):
-            fe = Plan("fe", self.modules["fe"], lr)
-        else:
-            fe = AdversarialPlan("fe", self.modules["fe"], lr, monitor=self.params["fe_monitor"])
-        return [fe, Plan("re", self.modules["re"], lr)]
+        return self.design.plans(self, lr, data, pairs)
 
     # ------------------------------------------------------------------------ outputs
     def fixed_effects(self, X: Any) -> np.ndarray:
@@ -386,86 +287,34 @@ class MEDL(Estimator):
         Cells x genes, or ``(mean, sd)`` with ``n_samples``.
         """
         self._check_fitted()
-        mixed = isinstance(self.modules["fe"], MixedEffectsVAE)
         mode = self._counterfactual_mode(mode)
         mat = self._input(X)
         own = self._codes(batch, mat.shape[0])
         dest = check_target(target, mat.shape[0], self.batch_categories)
-        if n_samples is not None:
-            n_samples = check_positive_int(n_samples, "n_samples")
-            if not mixed:
-                raise ValueError("n_samples needs the variational variant (variant='paper' "
-                                 "has no posterior over its counterfactual code).")  # fmt: skip
-            return self._sampled_counterfactual(mat, own, dest, n_samples, sample_seed, mode)
-        if mixed:
-            fe = self.modules["fe"]
-
-            def decode(x: torch.Tensor, own_c: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
-                return self.scaler.inverse(fe.decode(self._code(x, own_c, dest_c, mode), dest_c))
-
-            return self._map(mat, decode, own, dest)
-        re = self.modules["re"]
-
-        def run(x: torch.Tensor, own_c: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
-            latent = re.encode(x, own_c if mode == "decoder" else dest_c)
-            return self.scaler.inverse(re.decode(latent, dest_c))
-
-        return self._map(mat, run, own, dest)
+        if n_samples is None:
+            return self._map(mat, self.design.counterfactual(self, mode), own, dest)
+        n_samples = check_positive_int(n_samples, "n_samples")
+        generator = torch.Generator(device=self.device).manual_seed(check_int(sample_seed, "seed"))
+        both = self._map(mat, self.design.sampler(self, mode, n_samples, generator), own, dest)
+        return both[:, : self.n_genes], both[:, self.n_genes :]
 
     def _counterfactual_mode(self, mode: str | None) -> str:
         """The mode asked for, or the model's default, checked against what it can do."""
-        mixed = isinstance(self.modules["fe"], MixedEffectsVAE)
+        possible = self.design.modes_of(self)
         if mode is None:
-            mode = variant_settings(self.params["variant"])["counterfactual_mode"]
-            if mode == "anchored" and self.transport is None:
-                mode = "mixed"
-        allowed = ("anchored", "mixed") if mixed else ("decoder", "full")
-        if mode not in allowed:
+            return possible[0]
+        if mode not in self.design.modes:
             raise ValueError(
-                f"mode must be one of {allowed} for the {self.params['variant']!r} variant, "
-                f"got {mode!r}."
+                f"mode must be one of {self.design.modes} for the {self.params['variant']!r} "
+                f"variant, got {mode!r}."
             )
-        if mode == "anchored" and self.transport is None:
+        if mode not in possible:
             raise ValueError(
                 "mode='anchored' needs the anchor pairs, and this model has none (fitted "
                 "with fe_anchor and fe_cross 0, without mutual neighbours between batches, "
                 "or saved before anchored counterfactuals existed); use mode='mixed'."
             )
         return mode
-
-    def _code(
-        self, x: torch.Tensor, own: torch.Tensor, dest: torch.Tensor, mode: str
-    ) -> torch.Tensor:
-        """The FE code of the scaled cells ``x``, carried to ``dest`` in mode "anchored"."""
-        if mode != "anchored":
-            return self.modules["fe"].encode(x)
-        z = self._anchor_code(x)
-        return z + self.transport.move(z, own, dest)
-
-    def _anchor_code(self, x: torch.Tensor) -> torch.Tensor:
-        """The FE code in float32 also under bfloat16 autocast: rounded, it changes which
-        anchors are nearest and so the move (bf16 counterfactuals then differed from
-        float32's by 3.6% of their range, against 1.1% without the move)."""
-        with torch.autocast(x.device.type, enabled=False):
-            return self.modules["fe"].encode(x.float())
-
-    def _sampled_counterfactual(
-        self, mat: Any, own: np.ndarray, dest: np.ndarray, n: int, seed: int, mode: str
-    ) -> tuple[np.ndarray, np.ndarray]:
-        fe = self.modules["fe"]
-        generator = torch.Generator(device=self.device).manual_seed(check_int(seed, "seed"))
-
-        def draws(x: torch.Tensor, own_c: torch.Tensor, dest_c: torch.Tensor) -> torch.Tensor:
-            # the posterior's mean is moved as the point counterfactual's code would be
-            move = None
-            if mode == "anchored":
-                move = self.transport.move(self._anchor_code(x), own_c, dest_c)
-            profiles = self.scaler.inverse(fe.sample(x, dest_c, n, generator, move))
-            mean, sd = profiles.mean(0), profiles.std(0, correction=0)
-            return torch.cat([mean, sd], dim=1)
-
-        both = self._map(mat, draws, own, dest)
-        return both[:, : self.n_genes], both[:, self.n_genes :]
 
     def predict_batch(self, X: Any, batch: Any) -> np.ndarray:
         """Batch probabilities from the RE latent classifier (cells x batches)."""

@@ -13,7 +13,7 @@ import torch
 import medl
 from medl import distributed
 from medl.nn import FixedEffectsNet, RandomEffectsNet
-from medl.train import AdversarialPlan, Plan
+from medl.train.plans import AdversarialPlan, Plan
 
 
 def networks():

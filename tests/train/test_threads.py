@@ -1,4 +1,4 @@
-"""The CPU thread pool follows the cores other processes leave free (medl.threads)."""
+"""The CPU thread pool follows the cores other processes leave free (medl.train.threads)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from medl import threads
-from medl.threads import ThreadGovernor
+from medl.train import threads
+from medl.train.threads import ThreadGovernor
 
 CPU = torch.device("cpu")
 

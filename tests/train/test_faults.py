@@ -131,7 +131,7 @@ def test_damaged_or_foreign_checkpoints_are_refused(tmp_path, small_data):
 
 
 def test_checkpoint_minutes_writes_by_time(tmp_path, small_data, monkeypatch):
-    from medl import checkpoint
+    from medl.train import checkpoint
 
     clock = iter(range(0, 10_000, 61))  # every call: a minute later
     monkeypatch.setattr(checkpoint.time, "monotonic", lambda: float(next(clock)))

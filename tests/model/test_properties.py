@@ -8,9 +8,9 @@ import pytest
 import medl
 from conftest import dense
 from medl import PCA
-from medl.baselines import knn_counterfactual, mean_shift_counterfactual
 from medl.datasets import true_counterfactual
 from medl.metrics import batch_entropy, knn_purity, shift_scores, silhouette
+from medl.model.baselines import knn_counterfactual, mean_shift_counterfactual
 
 
 def _cf_errors(model, data, mode=None):
