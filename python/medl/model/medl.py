@@ -266,7 +266,7 @@ class MEDL(Estimator):
             One batch for every cell, or one target per cell.
         mode
             Variational variant: ``"anchored"`` (default): the cell's FE code, moved along
-            the cross-batch anchor pairs from its batch to the target (``medl.transport``),
+            the cross-batch anchor pairs from its batch to the target (``medl.model.transport``),
             decoded with the target batch's random effects; ``"mixed"``: the code decoded
             as it is. A model fitted without anchors (``fe_anchor`` and ``fe_cross`` 0, or
             no mutual neighbours) has ``"mixed"`` only. Paper variant, through the RE

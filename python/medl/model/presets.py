@@ -14,7 +14,7 @@ class LossWeights:
     subnetwork. ``fe_latent_kl`` weighs the latent KL of the variational variant's
     mixed-effects VAE (which also uses ``re_kl`` for its per-batch layers and ``fec_y``);
     ``fe_anchor`` its pull between mutual nearest neighbours of different batches
-    (:mod:`medl.anchors`; 0: off).
+    (:mod:`medl.model.anchors`; 0: off).
     """
 
     ae_recon: float = 1.0

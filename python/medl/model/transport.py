@@ -3,7 +3,7 @@
 The mixed-effects VAE's code is batch-invariant only as far as training made it so. Where a
 batch is nearly all one cell type, that type's code in its own batch stays offset from the
 same type's code in the other batches, and decoding the offset code with another batch's
-effects lands between types. The anchor pairs (:func:`medl.anchors.mnn_pairs`) measure the
+effects lands between types. The anchor pairs (:func:`medl.model.anchors.mnn_pairs`) measure the
 offset where it matters: each pair is the same kind of cell seen in two batches. So a cell
 of batch ``s`` sent to batch ``t`` is moved by the kernel-weighted mean of ``code(q) -
 code(p)`` over its ``k`` nearest anchors ``p`` of batch ``s`` whose partners ``q`` are in

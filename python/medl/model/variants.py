@@ -75,7 +75,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         # negligible beside a likelihood summed over genes: cell types confounded with batch
         # were lost (kNN purity 0.75). At 50 (also scANVI's classification ratio) purity is
         # 0.98 there and 0.89 on Kang; at 500 Kang's batch mixing fell (docs/method.md).
-        # Cross-batch anchors (medl.anchors, mutual nearest neighbours): their codes pulled
+        # Cross-batch anchors (medl.model.anchors, mutual nearest neighbours): their codes pulled
         # together (fe_anchor) and each decoded in its partner's batch to look like the
         # partner (fe_cross). Without them, cell types confounded with batch were merged
         # (purity 0.73) and their counterfactuals were 3x the kNN matcher's error. fe_cross
@@ -83,7 +83,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         # rounds): with the first search's pairs, which join the cells that respond least,
         # any fe_cross above 0.3 shrank Kang's interferon shift (docs/method.md).
         "loss_weights": {"fec_y": 50.0, "fe_anchor": 30.0, "fe_cross": 0.6},
-        # the code carried along the anchor pairs to the target batch (medl.transport):
+        # the code carried along the anchor pairs to the target batch (medl.model.transport):
         # where a batch is mostly one cell type its code stays offset from the same type
         # elsewhere; carried, the counterfactual error on the confounded simulations fell
         # 23-55% with Kang unchanged (docs/method.md)

@@ -17,7 +17,8 @@ class FixedEffectsNet(TiedAutoencoder):
     The adversary, Dense(512, ReLU) -> Dense(132, ReLU) -> Dense(batches), reads the
     concatenation of both hidden activations and the latent. The autoencoder's loss is
     ``w_recon * MSE - w_adv * CE(batch, adversary) [+ w_y * CE(cell type)]``; the adversary
-    itself minimises ``CE(batch, adversary)`` with its own optimizer (see ``train.py``).
+    itself minimises ``CE(batch, adversary)`` with its own optimizer
+    (``medl.train.plans.AdversarialPlan``).
     ``adversarial_loss="confusion"`` replaces ``- w_adv * CE`` by ``+ w_adv * CE(uniform,
     adversary)``, which does not saturate when the adversary wins.
     """

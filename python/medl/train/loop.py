@@ -52,7 +52,7 @@ class TrainResult:
     epochs_run: int = 0
     #: optimizer steps taken (of each subnetwork that was still training)
     steps: int = 0
-    #: the CPU thread-pool sizes training used (medl.threads)
+    #: the CPU thread-pool sizes training used (medl.train.threads)
     threads: list[int] = field(default_factory=list)
     #: the epoch at which each subnetwork diverged (None: it did not)
     diverged: dict[str, int | None] = field(default_factory=dict)
