@@ -51,8 +51,10 @@ class FitOptions:
         return cls(**options)
 
     def with_defaults(self, defaults: dict[str, Any]) -> FitOptions:
-        """These options, each ``None`` among ``defaults``' names replaced by its default."""
-        return replace(self, **{k: v for k, v in defaults.items() if getattr(self, k, 0) is None})
+        """These options, each ``None`` among ``defaults``' names replaced by its default
+        (``defaults`` may name schedule settings that are not options; those are skipped)."""
+        unset = {f.name for f in fields(self) if getattr(self, f.name) is None}
+        return replace(self, **{k: v for k, v in defaults.items() if k in unset})
 
 
 #: The options' documentation, numpy style, added to each ``fit`` docstring.
