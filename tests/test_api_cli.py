@@ -132,3 +132,24 @@ def test_cli_demo_writes_figures(tmp_path):
     assert code == 0
     for name in ("training_curves.png", "latents.png", "scores.json", "model/medl.json"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_hold_for_r_frees_only_what_r_let_go():
+    # medlR hands its Python objects here so that R's GIL-less finalizer never frees them
+    import gc
+    import weakref
+
+    from medl import api
+
+    class Held:
+        pass
+
+    kept, dropped = Held(), Held()
+    gone = weakref.ref(dropped)
+    api.hold_for_r(kept)
+    api.hold_for_r(dropped)
+    del dropped  # R let go; the table is now its only owner
+    gc.collect()
+    assert gone() is not None, "freed before the next call, outside the GIL's reach"
+    api.hold_for_r(Held())
+    assert gone() is None and id(kept) in api._HELD_FOR_R

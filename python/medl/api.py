@@ -7,6 +7,7 @@ R package and the CLI, so none of them holds model logic of its own.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,25 @@ def fit_medl(
         counterfactuals={t: model.counterfactual(X, batch, t) for t in targets},
         fe_reconstruction=model.reconstruct_fixed(X) if fe_reconstruction else None,
     )
+
+
+# Python objects that R holds through reticulate, kept here until R has let go of them.
+_HELD_FOR_R: dict[int, Any] = {}
+
+
+def hold_for_r(obj: Any) -> None:
+    """Keep ``obj`` alive until R drops its reference, then free it here, under the GIL.
+
+    reticulate 1.28 releases a Python object from R's garbage collector without taking the
+    GIL. In R that is harmless; in R embedded in Python (rpy2, which releases the GIL while
+    R runs) freeing a container there aborts the interpreter. medlR passes the objects it
+    keeps (fit results, loaded models) here, so R's release never frees them: each call
+    first frees the held objects that nothing but this table refers to any more.
+    """
+    for key in list(_HELD_FOR_R):
+        if sys.getrefcount(_HELD_FOR_R[key]) <= 2:  # the table's entry and the argument
+            del _HELD_FOR_R[key]
+    _HELD_FOR_R[id(obj)] = obj
 
 
 def cf_layer_name(target: str) -> str:

@@ -1,9 +1,10 @@
 """Run RunMEDL from Python through rpy2 and save what R returns, for test_r_roundtrip.py.
 
-Runs in its own process: R's reticulate 1.28 calls back into this interpreter without
-taking the GIL that rpy2 released (rstudio/reticulate#208). Calls work, but R's shutdown
-finalizers abort the interpreter, so the driver leaves with os._exit once its results are
-written.
+Runs in its own process: rpy2 releases the GIL while R runs, and reticulate 1.28 frees
+Python objects from R's finalizers without taking it (rstudio/reticulate#208). medlR runs
+its Python work inside a Python call under rpy2 (``.with_gil`` in R/medlR/R/python.R), but
+R's shutdown finalizers would still abort the interpreter, so the driver leaves with
+os._exit once its results are written.
 
 Usage: python rpy2_driver.py {seurat,sce} INPUT.h5ad OUTPUT.npz R_FIT_ARGS
 """

@@ -183,37 +183,39 @@ RunMEDL.default <- function(object, batch, labels = NULL, features = NULL, laten
 # The one place the R side runs the model: fit, collect outputs, save.
 .run_medl_core <- function(x, batch, labels, cells, features, targets, fe.reconstruction,
                            latent.dim, seed, device, verbose, model.dir, ...) {
-  medl <- .medl()
-  result <- medl$fit_medl(
-    .to_python_matrix(x), batch,
-    labels = labels,
-    counterfactual = as.list(targets),
-    fe_reconstruction = fe.reconstruction,
-    feature_names = as.list(features),
-    caller = "RunMEDL",
-    latent_dim = latent.dim, seed = seed, device = device,
-    # one line every ~5% of the epochs: a progress bar's carriage returns garble R consoles
-    progress = if (verbose) "log" else FALSE, ...
-  )
-  if (isTRUE(result$model$fit_info$interrupted)) {
-    stop("Training was interrupted after ", result$model$fit_info$epochs, " epoch(s); the ",
-         "object is unchanged. Run RunMEDL again; with checkpoint = \"fit.ckpt\" a later ",
-         "RunMEDL(..., checkpoint = \"fit.ckpt\", resume = TRUE) continues where it stopped.",
-         call. = FALSE)
-  }
-  model.dir <- model.dir %||% tempfile("medl-model-")
-  result$model$save(model.dir, overwrite = TRUE)
-  cf <- lapply(result$counterfactuals, .profile, cells = cells, features = features)
-  list(
-    fe = .embedding(result$fixed_effects, cells, "MEDLFE_"),
-    re = .embedding(result$random_effects, cells, "MEDLRE_"),
-    cf = cf,
-    fe.recon = if (is.null(result$fe_reconstruction)) NULL else
-      .profile(result$fe_reconstruction, cells, features),
-    model.dir = normalizePath(model.dir),
-    model.files = .pack_model(model.dir),
-    params = result$model$params
-  )
+  .with_gil(function() {
+    medl <- .medl()
+    result <- .hold(medl$fit_medl(
+      .to_python_matrix(x), batch,
+      labels = labels,
+      counterfactual = as.list(targets),
+      fe_reconstruction = fe.reconstruction,
+      feature_names = as.list(features),
+      caller = "RunMEDL",
+      latent_dim = latent.dim, seed = seed, device = device,
+      # one line every ~5% of the epochs: a progress bar's carriage returns garble R consoles
+      progress = if (verbose) "log" else FALSE, ...
+    ))
+    if (isTRUE(result$model$fit_info$interrupted)) {
+      stop("Training was interrupted after ", result$model$fit_info$epochs, " epoch(s); the ",
+           "object is unchanged. Run RunMEDL again; with checkpoint = \"fit.ckpt\" a later ",
+           "RunMEDL(..., checkpoint = \"fit.ckpt\", resume = TRUE) continues where it stopped.",
+           call. = FALSE)
+    }
+    model.dir <- model.dir %||% tempfile("medl-model-")
+    .hold(result$model$save(model.dir, overwrite = TRUE))  # the saved path
+    cf <- lapply(result$counterfactuals, .profile, cells = cells, features = features)
+    list(
+      fe = .embedding(result$fixed_effects, cells, "MEDLFE_"),
+      re = .embedding(result$random_effects, cells, "MEDLRE_"),
+      cf = cf,
+      fe.recon = if (is.null(result$fe_reconstruction)) NULL else
+        .profile(result$fe_reconstruction, cells, features),
+      model.dir = normalizePath(model.dir),
+      model.files = .pack_model(model.dir),
+      params = result$model$params
+    )
+  })
 }
 
 # The Seurat assay to read: `assay`, or the default one, which must exist.

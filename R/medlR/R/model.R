@@ -3,9 +3,14 @@
 # machine or a cleaned temporary folder then lose nothing. The file names and the key that
 # names a restored copy come from Python's medl.model.format, so the format is written once.
 
+# Imported once per session and kept: under rpy2 (R embedded in Python) an R finalizer that
+# releases a dropped Python reference runs without the GIL and aborts the interpreter.
 .model_format <- function() {
-  .medl()  # finds the Python side, or stops naming install_medl()
-  reticulate::import("medl.model.format", convert = TRUE)
+  if (is.null(.medl_state$format)) {
+    .medl()  # finds the Python side, or stops naming install_medl()
+    .medl_state$format <- reticulate::import("medl.model.format", convert = TRUE)
+  }
+  .medl_state$format
 }
 
 .model_files <- function() unlist(.model_format()$FILES)
@@ -38,7 +43,7 @@
 }
 
 .load_model <- function(info) {
-  .medl()$MEDL$load(.model_dir(info))
+  .hold(.medl()$MEDL$load(.model_dir(info)))
 }
 
 #' The fitted MEDL model of an object

@@ -65,6 +65,32 @@ medl_available <- function() {
   module
 }
 
+# A Python object R keeps (a fit result, a model), registered with medl.api.hold_for_r so
+# that R's garbage collector never frees it: under rpy2 that would abort Python (the
+# function's docstring says why). Returns `x`.
+.hold <- function(x) {
+  .medl()$api$hold_for_r(x)
+  x
+}
+
+# Runs f() and returns its value. In R embedded in Python (rpy2), f runs inside a Python
+# call, so it holds the GIL that rpy2 released, and ends with gc(): reticulate 1.28 frees
+# Python objects from R's finalizers without taking the GIL, and a finalizer run while rpy2
+# holds R aborts Python. Elsewhere f() runs as is.
+.with_gil <- function(f) {
+  if (!isTRUE(reticulate::py_eval("'rpy2.rinterface' in __import__('sys').modules"))) {
+    return(f())
+  }
+  value <- NULL
+  run <- .hold(reticulate::r_to_py(function() {
+    value <<- f()
+    invisible(gc(verbose = FALSE))
+    NULL
+  }))
+  reticulate::py_call(run)
+  value
+}
+
 # torch's matrix products bind to the BLAS R has loaded; R's reference BLAS makes training
 # inside R about 20 times slower than in Python.
 .warn_reference_blas <- function() {
