@@ -3,6 +3,8 @@ loaders for the paper's public datasets (see :mod:`medl.public_data`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -28,7 +30,7 @@ def simulate(
     n_genes: int = 500,
     n_batches: int = 3,
     n_cell_types: int = 4,
-    batch_effect: float = 1.0,
+    batch_effect: float | Sequence[float] = 1.0,
     interaction: float = 0.0,
     confounding: float = 0.0,
     library_size: float = 3000.0,
@@ -51,7 +53,8 @@ def simulate(
     n_cells, n_genes, n_batches, n_cell_types
         Sizes.
     batch_effect
-        Standard deviation (log scale) of the per-batch gene shifts.
+        Standard deviation (log scale) of the per-batch gene shifts: one number, or one per
+        batch (a batch with a larger effect than the rest).
     interaction
         Standard deviation of the cell-type x batch part of the shift.
     confounding
@@ -72,8 +75,19 @@ def simulate(
     n_batches = check_positive_int(n_batches, "n_batches")
     n_cell_types = check_positive_int(n_cell_types, "n_cell_types")
     confounding = check_fraction(confounding, "confounding", 0.0, 1.0)
-    if batch_effect < 0 or interaction < 0 or library_size <= 0:
+    if np.ndim(batch_effect) == 1 and len(batch_effect) != n_batches:
+        raise ValueError(
+            f"batch_effect has {len(batch_effect)} values for {n_batches} batches: pass one "
+            "number, or one per batch."
+        )
+    if np.ndim(batch_effect) > 1 or np.any(np.asarray(batch_effect) < 0):
+        raise ValueError("batch_effect must be one number >= 0 or one per batch.")
+    if interaction < 0 or library_size <= 0:
         raise ValueError("batch_effect and interaction must be >= 0, library_size > 0.")
+    # one scale per batch row; a single number draws exactly what it always drew
+    effect = batch_effect
+    if np.ndim(batch_effect):
+        effect = np.asarray(batch_effect, dtype=float)[:, None]
     rng = np.random.default_rng(seed)
 
     baseline = rng.normal(0.0, 1.2, n_genes)
@@ -82,7 +96,7 @@ def simulate(
     )
     rank = 3
     loadings = rng.normal(0.0, 0.25, (rank, n_genes))
-    shifts = rng.normal(0.0, batch_effect, (n_batches, n_genes)) * (
+    shifts = rng.normal(0.0, effect, (n_batches, n_genes)) * (
         rng.random((n_batches, n_genes)) < 0.5
     )
     cross = rng.normal(0.0, interaction, (n_batches, n_cell_types, n_genes)) * (
@@ -129,7 +143,7 @@ def simulate(
     adata.uns["simulation"] = {
         "n_batches": n_batches,
         "n_cell_types": n_cell_types,
-        "batch_effect": batch_effect,
+        "batch_effect": np.asarray(batch_effect, dtype=float).tolist(),
         "interaction": interaction,
         "confounding": confounding,
         "library_size": library_size,

@@ -218,3 +218,34 @@ def test_random_effects_latent_classifier_learns_batch():
     # the RE latent carries batch: far more batch structure than cell-type structure
     re = model.random_effects(X, batch)
     assert silhouette(re, batch) > silhouette(re, data.obs["cell_type"]) + 0.1
+
+
+def test_batch_distances_find_the_batch_with_the_larger_effect():
+    # batch2's gene shifts are 3x the others': its distances to both must stand out, and
+    # every distance must approach the one the simulated truth gives (same definition)
+    from medl.model import effects
+
+    data = medl.datasets.simulate(n_cells=1200, n_genes=150, batch_effect=[0.5, 0.5, 1.5], seed=0)
+    X, batch = data.X, data.obs["batch"]
+    model = medl.MEDL(seed=0, device="cpu").fit(X, batch, progress=False)
+    names = list(model.batch_categories)
+
+    def truth(rows):
+        return effects.batch_distances(
+            lambda b: medl.datasets.true_counterfactual(data, b)[rows], names, int(rows.sum())
+        )
+
+    every = np.ones(data.n_obs, dtype=bool)
+    for got, want in [(model.batch_distances(X, batch), truth(every))] + [
+        (model.batch_distances(X, batch, groups=data.obs["cell_type"]).loc[g], truth(rows))
+        for g, rows in ((g, (data.obs["cell_type"] == g).to_numpy()) for g in ["type0", "type3"])
+    ]:
+        d = got.to_numpy()
+        assert np.allclose(d, d.T) and np.all(np.diag(d) == 0)
+        assert min(d[0, 2], d[1, 2]) > 1.6 * d[0, 1]
+        assert np.abs(d - want.to_numpy()).max() < 0.25 * want.to_numpy().max()
+
+    with pytest.raises(ValueError, match="groups has 3 labels"):
+        model.batch_distances(X, batch, groups=["a", "b", "c"])
+    with pytest.raises(ValueError, match="batch"):
+        model.batch_distances(X, ["nope"] * data.n_obs)

@@ -6,7 +6,7 @@
 #' settings on data whose answer is known.
 #'
 #' @param n.cells,n.genes,n.batches,n.cell.types Sizes.
-#' @param batch.effect Strength (log scale) of the batch shifts.
+#' @param batch.effect Strength (log scale) of the batch shifts: one number, or one per batch.
 #' @param seed Random seed.
 #' @return A Seurat object (counts, log-normalised data, all genes variable).
 #' @export

@@ -145,3 +145,67 @@ MEDLEmbed <- function(object, model, batch, assay = NULL, reduction.name = "medl
   .cell_column(object[[]], batch, "batch", ncol(object))
 }
 
+
+#' How far apart the batches' effects are
+#'
+#' A batches x batches distance from the model \code{\link{RunMEDL}} fitted: for batches
+#' \eqn{a} and \eqn{b}, the root mean square over cells and features of each cell decoded as
+#' if from \eqn{a} minus the same cell as if from \eqn{b} (on the scale of the data). A batch
+#' far from all others carries a larger batch effect. See the Python
+#' \code{MEDL.batch_distances}.
+#'
+#' @param object A Seurat object on which \code{RunMEDL} was run.
+#' @param group.by \code{NULL} (default), or a cell-metadata column (e.g. cell type): one
+#'   matrix per group, from its cells.
+#' @param assay The assay holding the log-normalised data (default: the one \code{RunMEDL}
+#'   used).
+#' @param reduction As in \code{\link{MEDLCounterfactual}}.
+#' @return A symmetric batches x batches matrix, or with \code{group.by} a named list of
+#'   them, one per group. \code{MEDLBatchDistancePlot} draws one as a heatmap.
+#' @export
+MEDLBatchDistances <- function(object, group.by = NULL, assay = NULL, reduction = NULL) {
+  info <- .medl_info(object, reduction)
+  assay <- .seurat_assay(object, assay %||% info$assay)
+  batch.values <- .info_batch(object, info)
+  groups <- NULL
+  if (!is.null(group.by)) {
+    .check_string(group.by, "group.by")
+    groups <- as.character(.cell_column(object[[]], group.by, "group.by", ncol(object)))
+  }
+  model <- .load_model(info)
+  x <- .to_python_matrix(.assay_matrix(object, assay, "data")[info$features, , drop = FALSE])
+  # each cell is decoded on its own, so a group's matrix is the matrix of its cells
+  distances <- function(cells) {
+    # (reticulate 1.28 converts a DataFrame with a call pandas deprecated)
+    as.matrix(reticulate::py_suppress_warnings(
+      model$batch_distances(x[cells, , drop = FALSE], batch.values[cells])
+    ))
+  }
+  if (is.null(groups)) return(distances(seq_len(ncol(object))))
+  names <- sort(unique(groups))
+  stats::setNames(lapply(names, function(g) distances(which(groups == g))), names)
+}
+
+utils::globalVariables(c("to", "batch", "distance"))
+
+#' @rdname MEDLBatchDistances
+#' @param distances One matrix from \code{MEDLBatchDistances}.
+#' @param title Plot title.
+#' @export
+MEDLBatchDistancePlot <- function(distances, title = "Distance between batch effects") {
+  if (!is.matrix(distances) || nrow(distances) != ncol(distances)) {
+    stop("distances must be one square matrix from MEDLBatchDistances (with group.by, ",
+         "pass one element of the list).", call. = FALSE)
+  }
+  long <- data.frame(
+    batch = factor(rep(rownames(distances), ncol(distances)), levels = rownames(distances)),
+    to = factor(rep(colnames(distances), each = nrow(distances)), levels = colnames(distances)),
+    distance = as.vector(distances)
+  )
+  ggplot2::ggplot(long, ggplot2::aes(x = to, y = batch, fill = distance)) +
+    ggplot2::geom_tile() +
+    ggplot2::geom_text(ggplot2::aes(label = sprintf("%.2f", distance)), size = 3) +
+    ggplot2::scale_fill_gradient(low = "white", high = "firebrick") +
+    ggplot2::labs(x = NULL, y = NULL, title = title) +
+    ggplot2::theme_minimal()
+}
