@@ -12,7 +12,7 @@ PKG_VER  := $(shell sed -n 's/^Version: //p' R/medlR/DESCRIPTION)
 OUT      ?= demo_out
 
 .PHONY: help setup setup-system setup-python setup-r lint docs test test-python test-r test-r-v5 check-r \
-        time-to-result demo vignette reproduce bench compare clean
+        time-to-result demo vignette reproduce bench compare batch-effects clean
 
 help:
 	@echo "make test   - install everything, lint, Python tests (incl. rpy2), testthat, R CMD check"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  - seconds/epoch, cells/s, peak memory of FE, RE, full (BENCH_ARGS=...)"
 	@echo "make reproduce - cross-validated results on simulated + shared data -> docs/results.md"
 	@echo "make compare - MEDL vs Harmony, scVI, scANVI, Scanorama, kNN/shift -> docs/comparison.md"
+	@echo "make batch-effects - counterfactual coverage, batch-effect test vs truth, Kang genes"
 	@echo "make docs   - the docs site (Sphinx, API from docstrings) and medlR's (pkgdown) -> build/docs/"
 
 setup: setup-system setup-python setup-r
@@ -115,6 +116,13 @@ bench: setup-python
 time-to-result: setup-python
 	$(PY) bench/time_to_result.py --data $(SHARED)/data --out docs/benchmarks.md \
 	  --skip paper:100000 scvi:100000 $(TTR_ARGS)
+
+# Counterfactual coverage and the batch-effect test against simulated truth (3 regimes x 3
+# seeds), then Kang's batch-effect genes next to a Wilcoxon test: docs/counterfactuals.md.
+# About 8 minutes on 2 CPU cores.
+batch-effects: setup-python
+	$(PY) bench/batch_effects_sim.py
+	$(PY) bench/batch_effects_kang.py --data $(SHARED)/data
 
 reproduce: setup-python
 	$(PY) bench/reproduce.py --data $(SHARED)/data --out docs $(REPRODUCE_ARGS)

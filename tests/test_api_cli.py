@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 
 import medl
@@ -36,14 +37,45 @@ def test_run_medl_writes_outputs(small_data):
         ({"batch_key": "batch", "layer": "nope"}, "not in adata.layers"),
         ({"batch_key": "batch", "counterfactual": ["batch9"]}, "batch9"),
         ({"batch_key": "batch", "epochs": 3}, "unknown argument"),
+        ({"batch_key": "batch", "batch_effects": {"target": "batch9", "reference": "batch0"}},
+         "batch9"),
+        ({"batch_key": "batch", "batch_effects": {"target": "batch1"}}, "missing: \\['reference"),
+        ({"batch_key": "batch", "batch_effects": {"target": "batch1", "reference": "batch0",
+                                                  "groups": "nope"}}, "not a column"),
+        ({"batch_key": "batch", "batch_effects": {"target": "batch1", "reference": "batch0",
+                                                  "n_samples": 1}}, "n_samples"),
+        ({"batch_key": "batch", "batch_effects": {"target": "batch1", "reference": "batch1"}},
+         "same batch"),
+        ({"batch_key": "batch", "variant": "paper",
+          "batch_effects": {"target": "batch1", "reference": "batch0"}}, "variational"),
     ],
-)
+)  # fmt: skip
 def test_run_medl_bad_input_leaves_adata_unchanged(small_data, kwargs, message):
     adata = small_data.copy()
     before = (set(adata.obsm), set(adata.layers), set(adata.uns))
     with pytest.raises((ValueError, TypeError), match=message):
         medl.run_medl(adata, **{**KW, **kwargs})
     assert (set(adata.obsm), set(adata.layers), set(adata.uns)) == before
+
+
+def test_run_medl_stores_the_batch_effect_table(small_data, tmp_path):
+    adata = small_data.copy()
+    request = {"target": "batch1", "reference": "batch0", "groups": "cell_type", "n_samples": 8}
+    model = medl.run_medl(adata, "batch", batch_effects=request, **KW)
+    want = model.batch_effects(
+        adata.X, adata.obs["batch"], "batch1", "batch0", groups=adata.obs["cell_type"],
+        n_samples=8,
+    )  # fmt: skip
+    table = adata.uns["medl_batch_effects"]
+    pd.testing.assert_frame_equal(table, want)
+    assert list(table["gene"][: adata.n_vars]) == list(adata.var_names)
+    assert sorted(table["group"].unique()) == sorted(adata.obs["cell_type"].unique())
+    adata.write_h5ad(tmp_path / "a.h5ad")
+    back = ad.read_h5ad(tmp_path / "a.h5ad").uns["medl_batch_effects"]
+    pd.testing.assert_frame_equal(back, want, check_dtype=False, check_index_type=False)
+    # a refit without the request drops the table of the model it replaced
+    medl.run_medl(adata, "batch", **KW)
+    assert "medl_batch_effects" not in adata.uns
 
 
 def _input_file(data, tmp_path):

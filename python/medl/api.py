@@ -14,12 +14,16 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 
 from .model import MEDL
 from .train.options import FitOptions
-from .validate import check_labels
+from .validate import check_effect_draws, check_groups, check_labels
 
 FE_KEY, RE_KEY, UNS_KEY = "X_medl_fe", "X_medl_re", "medl"
+EFFECTS_KEY = "medl_batch_effects"
+#: what ``batch_effects=`` may hold: MEDL.batch_effects' arguments after X and batch
+EFFECT_ARGS = ("target", "reference", "groups", "n_samples", "delta", "sample_seed")
 
 
 @dataclass
@@ -31,6 +35,7 @@ class MEDLResult:
     random_effects: np.ndarray
     counterfactuals: dict[str, np.ndarray] = field(default_factory=dict)
     fe_reconstruction: np.ndarray | None = None
+    batch_effects: pd.DataFrame | None = None
 
 
 def split_kwargs(kwargs: dict[str, Any], caller: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -66,6 +71,36 @@ def check_counterfactual_targets(targets: Sequence[Any] | None, batch: Any) -> l
     return names
 
 
+def check_batch_effects_request(
+    request: dict[str, Any] | None, batch: Any, variant_has_posterior: bool
+) -> dict[str, Any] | None:
+    """Check a ``batch_effects=`` request before training: known keys, target and reference
+    batches of the data, groups one label per cell, the draws' settings."""
+    if request is None:
+        return None
+    if not isinstance(request, dict):
+        raise TypeError(
+            "batch_effects must be a dict of MEDL.batch_effects arguments, e.g. "
+            "{'target': 'stim', 'reference': 'ctrl', 'groups': 'cell_type'}."
+        )
+    unknown = sorted(set(request) - set(EFFECT_ARGS))
+    missing = [k for k in ("target", "reference") if k not in request]
+    if unknown or missing:
+        raise ValueError(
+            f"batch_effects takes {list(EFFECT_ARGS)} and needs target and reference; "
+            f"unknown: {unknown}, missing: {missing}."
+        )
+    if not variant_has_posterior:
+        raise ValueError("batch_effects needs the variational variant (the default).")
+    check_counterfactual_targets([request["target"], request["reference"]], batch)
+    if str(request["target"]) == str(request["reference"]):
+        raise ValueError("batch_effects: target and reference are the same batch.")
+    check_effect_draws(request.get("n_samples", 100), request.get("delta", 0.25))
+    if request.get("groups") is not None:
+        check_groups(request["groups"], len(batch))
+    return dict(request)
+
+
 def fit_medl(
     X: Any,
     batch: Any,
@@ -73,23 +108,33 @@ def fit_medl(
     counterfactual: Sequence[str] | None = None,
     fe_reconstruction: bool = False,
     feature_names: Sequence[str] | None = None,
+    batch_effects: dict[str, Any] | None = None,
     caller: str = "fit_medl",
     **kwargs: Any,
 ) -> MEDLResult:
     """Fit :class:`medl.MEDL` on ``X`` and return the latents and requested profiles.
 
-    ``kwargs`` go to ``MEDL(...)`` or ``MEDL.fit(...)`` by name. Every argument is checked
-    before training starts.
+    ``batch_effects``: a dict of :meth:`medl.MEDL.batch_effects` arguments (``target``,
+    ``reference``, optional ``groups`` with one label per cell, ``n_samples``, ``delta``,
+    ``sample_seed``); the result's ``batch_effects`` is its table. ``kwargs`` go to
+    ``MEDL(...)`` or ``MEDL.fit(...)`` by name. Every argument is checked before training
+    starts.
     """
     init_kw, fit_kw = split_kwargs(kwargs, caller)
     targets = check_counterfactual_targets(counterfactual, batch)
-    model = MEDL(**init_kw).fit(X, batch, labels, feature_names=feature_names, **fit_kw)
+    model = MEDL(**init_kw)
+    effects = check_batch_effects_request(batch_effects, batch, model.design.posterior)
+    model.fit(X, batch, labels, feature_names=feature_names, **fit_kw)
+    table = None
+    if effects is not None:
+        table = model.batch_effects(X, batch, **effects)
     return MEDLResult(
         model=model,
         fixed_effects=model.fixed_effects(X),
         random_effects=model.random_effects(X, batch),
         counterfactuals={t: model.counterfactual(X, batch, t) for t in targets},
         fe_reconstruction=model.reconstruct_fixed(X) if fe_reconstruction else None,
+        batch_effects=table,
     )
 
 
@@ -123,6 +168,7 @@ def run_medl(
     layer: str | None = None,
     counterfactual: Sequence[str] | None = None,
     fe_reconstruction: bool = False,
+    batch_effects: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> MEDL:
     """Fit MEDL on ``adata`` and store the results in it.
@@ -130,8 +176,9 @@ def run_medl(
     Writes ``obsm["X_medl_fe"]``, ``obsm["X_medl_re"]`` and ``uns["medl"]`` (parameters and
     batch categories); for each batch in ``counterfactual`` a layer ``medl_cf_<batch>``
     holding every cell as if from that batch; with ``fe_reconstruction`` a layer
-    ``medl_fe``. Everything is computed before ``adata`` is touched, so an error leaves it
-    unchanged.
+    ``medl_fe``; with ``batch_effects`` the table of :meth:`medl.MEDL.batch_effects` in
+    ``uns["medl_batch_effects"]``. Everything is computed before ``adata`` is touched, so
+    an error leaves it unchanged.
 
     Parameters
     ----------
@@ -148,6 +195,10 @@ def run_medl(
         Batches to project every cell to.
     fe_reconstruction
         Also store the batch-free FE reconstruction.
+    batch_effects
+        Which genes one batch changes relative to another: a dict of
+        :meth:`medl.MEDL.batch_effects` arguments, ``groups`` naming an ``obs`` column,
+        e.g. ``{"target": "stim", "reference": "ctrl", "groups": "cell_type"}``.
     **kwargs
         Passed to :class:`medl.MEDL` (``latent_dim``, ``preset``, ``device``, ...) or to
         :meth:`medl.MEDL.fit` (``max_epochs``, ``batch_size``, ...).
@@ -166,6 +217,11 @@ def run_medl(
             )
     if layer is not None and layer not in adata.layers:
         raise ValueError(f"layer={layer!r} not in adata.layers ({', '.join(adata.layers)}).")
+    if isinstance(batch_effects, dict) and batch_effects.get("groups") is not None:
+        key = batch_effects["groups"]
+        if not isinstance(key, str) or key not in adata.obs.columns:
+            raise ValueError(f"batch_effects groups={key!r} is not a column of adata.obs.")
+        batch_effects = {**batch_effects, "groups": adata.obs[key]}
     X = adata.layers[layer] if layer is not None else adata.X
     batch = adata.obs[batch_key]
     labels = adata.obs[labels_key] if labels_key is not None else None
@@ -176,6 +232,7 @@ def run_medl(
         counterfactual=counterfactual,
         fe_reconstruction=fe_reconstruction,
         feature_names=list(map(str, adata.var_names)),
+        batch_effects=batch_effects,
         caller="run_medl",
         **kwargs,
     )
@@ -196,4 +253,8 @@ def run_medl(
     adata.obsm.update(obsm)
     adata.layers.update(layers)
     adata.uns[UNS_KEY] = uns
+    # a table of an earlier model would describe a model no longer there
+    adata.uns.pop(EFFECTS_KEY, None)
+    if result.batch_effects is not None:
+        adata.uns[EFFECTS_KEY] = result.batch_effects
     return model

@@ -167,6 +167,43 @@ def check_target(target: Any, n_cells: int, categories: Sequence[str]) -> np.nda
     return encode(strings, categories, "target")
 
 
+def check_batch(value: Any, categories: Sequence[str], name: str) -> int:
+    """One batch seen in training, by name: its integer code."""
+    if not (isinstance(value, str) or np.ndim(value) == 0) or _is_missing(value):
+        raise ValueError(f"{name} must name one batch seen in training, got {value!r}.")
+    return int(encode(np.array([_label_str(value)], dtype=object), categories, name)[0])
+
+
+def check_groups(groups: Any, n_cells: int) -> tuple[np.ndarray, list[str]]:
+    """Per-cell group labels and the groups in order (a Categorical's, else sorted); a
+    category without cells is an error, as it could only give an empty row."""
+    strings = check_labels(groups, n_cells, "groups")
+    names = categories_of(groups, strings, "groups", minimum=1)
+    empty = []
+    if isinstance(getattr(groups, "dtype", None), pd.CategoricalDtype):
+        empty = [_label_str(c) for c in groups.cat.categories if _label_str(c) not in names]
+    if empty:
+        raise ValueError(
+            f"groups has categories with no cells: {', '.join(empty[:10])}. Drop them first "
+            "(pandas: .cat.remove_unused_categories(); R: droplevels())."
+        )
+    return strings, names
+
+
+def check_effect_draws(n_samples: Any, delta: Any) -> tuple[int, float]:
+    """``n_samples`` (>= 2 draws: a spread needs two) and ``delta`` (>= 0) of a batch-effect
+    test."""
+    if not _is_whole(n_samples) or n_samples < 2:
+        raise ValueError(
+            f"n_samples must be a whole number >= 2 (a spread needs draws), got {n_samples!r}."
+        )
+    if isinstance(delta, bool) or not isinstance(delta, int | float | np.integer | np.floating):
+        raise ValueError(f"delta must be a number >= 0, got {delta!r}.")
+    if not np.isfinite(delta) or delta < 0:
+        raise ValueError(f"delta must be a number >= 0, got {delta!r}.")
+    return int(n_samples), float(delta)
+
+
 def check_fraction(value: float, name: str, low: float = 0.0, high: float = 1.0) -> float:
     if not isinstance(value, int | float | np.floating) or not low <= value < high:
         raise ValueError(f"{name} must be a number in [{low}, {high}), got {value!r}.")

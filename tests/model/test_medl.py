@@ -164,6 +164,12 @@ def test_save_load_identity(small_model, small_data, tmp_path):
         medl.AE.load(path)
 
 
+def test_batch_effects_need_the_variational_variant(small_paper_model, small_data):
+    X, batch = small_data.X, small_data.obs["batch"]
+    with pytest.raises(ValueError, match="variational variant"):
+        small_paper_model.batch_effects(X, batch, "batch1", "batch0")
+
+
 def test_history_has_every_term(small_model, small_paper_model):
     cols = set(small_model.history.columns)
     for net, terms in {

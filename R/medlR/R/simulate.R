@@ -7,17 +7,19 @@
 #'
 #' @param n.cells,n.genes,n.batches,n.cell.types Sizes.
 #' @param batch.effect Strength (log scale) of the batch shifts: one number, or one per batch.
+#' @param interaction Strength of the cell-type-specific part of the batch shifts.
 #' @param seed Random seed.
 #' @return A Seurat object (counts, log-normalised data, all genes variable).
 #' @export
 SimulateMEDLData <- function(n.cells = 1500, n.genes = 300, n.batches = 3,
-                             n.cell.types = 4, batch.effect = 1, seed = 0) {
+                             n.cell.types = 4, batch.effect = 1, interaction = 0,
+                             seed = 0) {
   .medl()  # finds the Python side, or stops naming install_medl()
   medl <- reticulate::import("medl", convert = FALSE)
   sim <- medl$datasets$simulate(
     n_cells = as.integer(n.cells), n_genes = as.integer(n.genes),
     n_batches = as.integer(n.batches), n_cell_types = as.integer(n.cell.types),
-    batch_effect = batch.effect, seed = as.integer(seed)
+    batch_effect = batch.effect, interaction = interaction, seed = as.integer(seed)
   )
   .seurat_from_anndata(sim, layer = "counts", data = TRUE)
 }

@@ -317,6 +317,18 @@ class Estimator:
             pieces.append(out.float().cpu().numpy())
         return np.concatenate(pieces, axis=0)
 
+    @torch.inference_mode()
+    def _sum(self, mat: Matrix, fn: Callable[..., torch.Tensor], *codes: np.ndarray) -> np.ndarray:
+        """Like :meth:`_map`, for an ``fn`` that sums over its cells: the chunks' total."""
+        total = None
+        for rows in row_chunks(mat.shape[0], 8192):
+            x = torch.from_numpy(np.ascontiguousarray(dense_rows(mat, rows))).to(self.device)
+            args = [torch.as_tensor(c[rows], device=self.device) for c in codes]
+            with numeric_precision(self.params["precision"], self.device):
+                out = fn(self.scaler.transform(x), *args).float()
+            total = out if total is None else total + out
+        return total.cpu().numpy()
+
     # --------------------------------------------------------------------- save/load
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model to the directory ``path`` (weights, config, scaler, categories)."""

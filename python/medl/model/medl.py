@@ -17,7 +17,15 @@ from ..nn import FixedEffectsNet
 from ..train.device import DeviceData
 from ..train.options import FitOptions, takes_fit_options
 from ..train.plans import Plan
-from ..validate import check_fraction, check_int, check_positive_int, check_target
+from ..validate import (
+    check_batch,
+    check_effect_draws,
+    check_fraction,
+    check_groups,
+    check_int,
+    check_positive_int,
+    check_target,
+)
 from . import effects
 from .base import Estimator
 from .transport import AnchorTransport
@@ -330,6 +338,92 @@ class MEDL(Estimator):
         return effects.batch_distances(
             lambda b: self.counterfactual(X, batch, b), batches, mat.shape[0], groups
         )
+
+    def batch_effects(
+        self,
+        X: Any,
+        batch: Any,
+        target: str,
+        reference: str,
+        groups: Any = None,
+        n_samples: int = 100,
+        delta: float = 0.25,
+        genes: Sequence[str] | None = None,
+        sample_seed: int = 0,
+    ) -> pd.DataFrame:
+        """Which genes batch ``target`` changes relative to ``reference``, and how sure.
+
+        Every cell (of every batch) is decoded as if from ``target`` and as if from
+        ``reference`` (the default counterfactual mode), ``n_samples`` times from the
+        posteriors of its code and of the two batches' random effects, the same code for
+        both. Per group and gene, the draws' mean difference over the group's cells is
+        the posterior of the log fold change on the scale of X (log-normalised, natural
+        log).
+
+        Parameters
+        ----------
+        X, batch
+            Cells x genes expression (the genes the model was fitted on) and each cell's
+            own batch.
+        target, reference
+            The two batches compared (seen in training; cells of them need not be in X).
+        groups
+            Optional label per cell (e.g. cell type): one test per group, from its cells.
+            A pandas Categorical with categories that have no cells is an error.
+        n_samples
+            Posterior draws, at least 2.
+        delta
+            The smallest ``|lfc|`` that counts as an effect, >= 0.
+        genes
+            Gene names for the ``gene`` column; default the names the model was fitted
+            with, else the column positions as strings.
+        sample_seed
+            Seed of the draws.
+
+        Returns
+        -------
+        DataFrame with one row per group x gene (groups in order, genes in X's order):
+        ``group`` (``"all"`` without groups), ``gene``, ``lfc_mean`` and ``lfc_sd`` (the
+        posterior of target minus reference), ``prob_de`` (the posterior probability
+        that ``|lfc| > delta``), ``lfsr`` (local false sign rate: the posterior
+        probability that the sign of ``lfc_mean`` is wrong), ``fdr`` (the posterior
+        expected false discovery proportion of calling every gene of the group with at
+        least this ``prob_de``: calling ``fdr <= alpha`` keeps it below ``alpha``),
+        ``mean_target``, ``mean_reference`` (the group's mean decoded profiles) and
+        ``n_cells``. docs/counterfactuals.md reports how well these are calibrated.
+        """
+        self._check_fitted()
+        mat = self._input(X)
+        n = mat.shape[0]
+        own = self._codes(batch, n)
+        pair = (
+            check_batch(target, self.batch_categories, "target"),
+            check_batch(reference, self.batch_categories, "reference"),
+        )
+        if pair[0] == pair[1]:
+            raise ValueError(f"target and reference are the same batch ({target!r}).")
+        n_samples, delta = check_effect_draws(n_samples, delta)
+        labels, names = (np.array(["all"] * n, dtype=object), ["all"])
+        if groups is not None:
+            labels, names = check_groups(groups, n)
+        if genes is None:
+            genes = self.feature_names or [str(i) for i in range(self.n_genes)]
+        genes = [str(g) for g in genes]
+        if len(genes) != self.n_genes:
+            raise ValueError(f"genes has {len(genes)} names for the model's {self.n_genes} genes.")
+        mode = self._counterfactual_mode(None)
+        generator = torch.Generator(device=self.device).manual_seed(check_int(sample_seed, "seed"))
+        draws = self.design.paired_sampler(self, mode, n_samples, generator, pair)
+        index = {g: i for i, g in enumerate(names)}
+        group_codes = np.fromiter((index[g] for g in labels), dtype=np.int64, count=n)
+        sums = self._sum(
+            mat,
+            lambda x, o, g: draws(x, o, torch.nn.functional.one_hot(g, len(names)).T.float()),
+            own,
+            group_codes,
+        )
+        counts = np.bincount(group_codes, minlength=len(names))
+        return effects.effect_table(sums, counts, names, genes, delta)
 
     def _counterfactual_mode(self, mode: str | None) -> str:
         """The mode asked for, or the model's default, checked against what it can do."""

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: a counterfactual on scaled cells: f(x, own batch codes, target batch codes)
 Decoder = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+#: paired draws on scaled cells: f(x, own batch codes, group one-hot (groups x cells))
+PairedDraws = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Settings of ``MEDL(...)``, of ``fit(...)`` and of ``counterfactual(mode=...)`` per variant.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -122,6 +124,8 @@ class Design:
     name: str
     #: the counterfactual modes it offers, the first being the default
     modes: tuple[str, ...]
+    #: whether it has a posterior over its counterfactuals (n_samples, batch_effects)
+    posterior: bool = False
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -173,6 +177,14 @@ class Design:
             "posterior over its counterfactual code)."
         )
 
+    def paired_sampler(
+        self, model: MEDL, mode: str, n: int, generator: torch.Generator, pair: tuple[int, int]
+    ) -> PairedDraws:
+        raise ValueError(
+            f"batch_effects needs the variational variant (variant={self.name!r} has no "
+            "posterior over its counterfactuals)."
+        )
+
 
 class PaperDesign(Design):
     """The published model: tied FE autoencoder with an adversary; RE counterfactuals."""
@@ -210,6 +222,7 @@ class VariationalDesign(Design):
     codes decoded with a batch's random effects are the counterfactuals."""
 
     name = "variational"
+    posterior = True
     modes = ("anchored", "mixed")
 
     def build_fe(self, model: MEDL, n_labels: int) -> torch.nn.Module:
@@ -268,6 +281,45 @@ class VariationalDesign(Design):
             profiles = model.scaler.inverse(fe.sample(x, dest, n, generator, move))
             mean, sd = profiles.mean(0), profiles.std(0, correction=0)
             return torch.cat([mean, sd], dim=1)
+
+        return draws
+
+    def paired_sampler(
+        self, model: MEDL, mode: str, n: int, generator: torch.Generator, pair: tuple[int, int]
+    ) -> PairedDraws:
+        """Per group, ``n`` posterior draws of the mean difference between the cells decoded
+        in batch ``pair[0]`` and in ``pair[1]``, then the two mean profiles.
+
+        Each draw takes one code per cell and one set of random effects per batch, shared by
+        every cell (the effects are one draw of the batch, not one per cell), and decodes the
+        same code in both batches, so the difference is paired. Returns per chunk
+        ``(n + 2) x groups x genes`` sums over the group's cells, for the caller to add up.
+        """
+        fe = model.modules["fe"]
+        table = fe.effects.draw(torch.tensor(pair, device=model.device), n, generator)
+
+        def draws(x: torch.Tensor, own: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+            mean, logvar = fe.posterior(x)
+            std = torch.exp(0.5 * logvar)
+            moves = [0.0, 0.0]
+            if mode == "anchored":
+                z = self._anchor_code(model, x)
+                moves = [model.transport.move(z, own, torch.full_like(own, b)) for b in pair]
+            out = torch.zeros((n + 2, onehot.shape[0], model.n_genes), device=x.device)
+            for s in range(n):
+                noise = torch.randn(mean.shape, generator=generator, device=x.device)
+                code = mean + std * noise.to(mean.dtype)
+                a, b = (
+                    model.scaler.inverse(fe.decode_with(code + move, table[s, i : i + 1]))
+                    for i, move in enumerate(moves)
+                )
+                # summed in float32, outside autocast: bf16 sums over cells would round
+                with torch.autocast(x.device.type, enabled=False):
+                    a, b = a.float(), b.float()
+                    out[s] = onehot @ (a - b)
+                    out[n] += onehot @ a / n
+                    out[n + 1] += onehot @ b / n
+            return out
 
         return draws
 

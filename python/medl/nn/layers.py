@@ -150,7 +150,7 @@ class BatchEffects(nn.Module):
         # rows' gradients in a thread-dependent order, so seeded fits differed run to run.
         if self.training:
             return self.sample(codes)
-        return self._layers(self.mu.index_select(0, codes))
+        return self.layers(self.mu.index_select(0, codes))
 
     def sample(
         self, codes: torch.Tensor, generator: torch.Generator | None = None
@@ -160,9 +160,19 @@ class BatchEffects(nn.Module):
         present, where = torch.unique(codes, return_inverse=True)
         mu = self.mu.index_select(0, present)
         noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return self._layers((mu + self.sigma(present) * noise).index_select(0, where))
+        return self.layers((mu + self.sigma(present) * noise).index_select(0, where))
 
-    def _layers(self, rows: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def draw(
+        self, rows: torch.Tensor, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` posterior draws of the table rows of the batches ``rows``
+        (n x len(rows) x width); :meth:`layers` turns a row into the layers' effects."""
+        mu = self.mu.index_select(0, rows)
+        noise = torch.randn((n, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + self.sigma(rows) * noise
+
+    def layers(self, rows: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(gamma, beta) of each layer from table rows (one per cell, or one for all)."""
         parts = rows.split(self.splits, dim=1)
         return list(zip(parts[0::2], parts[1::2]))
 
@@ -172,7 +182,7 @@ class BatchEffects(nn.Module):
         Decoding with these gives a cell "averaged over the batches seen": the batch-free
         profile of the mixed-effects decoder.
         """
-        return self._layers(self.mu.mean(0, keepdim=True))
+        return self.layers(self.mu.mean(0, keepdim=True))
 
     def kl(self) -> torch.Tensor:
         """KL(q || p) summed within each layer, averaged over the gamma and beta layers."""

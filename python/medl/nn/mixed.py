@@ -99,6 +99,11 @@ class MixedEffectsVAE(nn.Module):
         """Expression of ``latent`` in the batches ``codes`` (posterior-mean effects in eval)."""
         return self._decode(latent, self.effects(codes))
 
+    def decode_with(self, latent: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+        """Expression of ``latent`` with the effects of one table row (1 x width), e.g. a
+        posterior draw from ``effects.draw``, shared by every cell."""
+        return self._decode(latent, self.effects.layers(row))
+
     def sample(
         self,
         x: torch.Tensor,
