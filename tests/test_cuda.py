@@ -32,7 +32,11 @@ def test_reduced_precision_on_cuda_stays_close_to_fp32(
     small_model, small_data, tmp_path, precision
 ):
     X = small_data.X
-    fast = medl.MEDL.load(small_model.save(tmp_path / "m"), device="cuda", precision=precision)
+    path = small_model.save(tmp_path / "m")
+    fast = medl.MEDL.load(path, device="cuda", precision=precision)
     ref = small_model.fixed_effects(X)
     err = np.abs(fast.fixed_effects(X) - ref).max() / np.ptp(ref)
     assert err <= REDUCED_PRECISION_TOL, f"{precision}: {err:.4f} of the range"
+    # against fp32 on the same GPU: an ignored setting would give exactly its output
+    exact = medl.MEDL.load(path, device="cuda", precision="fp32").fixed_effects(X)
+    assert np.abs(fast.fixed_effects(X) - exact).max() > 0, f"{precision} changed nothing"

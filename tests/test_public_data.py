@@ -112,7 +112,12 @@ def test_heart_loader_reads_the_figshare_listing(tmp_path, small_data):
         datasets.healthy_heart(cache=tmp_path / "cache", filename="other.h5ad")
 
 
-def test_offline_download_names_the_file_to_fetch(tmp_path):
+def test_offline_download_names_the_file_to_fetch(tmp_path, monkeypatch):
+    # the refused port must be reached directly: a proxy from the environment would answer
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                "ALL_PROXY"):  # fmt: skip
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "*")
     with pytest.raises(ConnectionError, match="could not download.*save it as .*GSE116256_RAW.tar"):
         datasets.aml_van_galen(cache=tmp_path, url="http://127.0.0.1:9/GSE116256_RAW.tar")
     assert not list((tmp_path / "GSE116256").iterdir())  # no partial file left behind

@@ -37,11 +37,27 @@ def test_reconstructions_on_input_scale(small_model, small_data):
     assert abs(recon.mean() - X.mean()) < 0.5 * X.std()
 
 
-def test_counterfactual_to_own_batch_is_re_reconstruction(small_model, small_data):
+def test_counterfactual_to_own_batch_is_the_own_batch_decoding(
+    small_model, small_paper_model, small_data
+):
+    # recomputed from the modules: the default decodes the FE code (not moved: the anchors
+    # carry a code only across batches) with the cell's own random effects; the paper's
+    # RE subnetwork encodes and decodes with them
     X, batch = small_data.X, small_data.obs["batch"]
-    np.testing.assert_array_equal(
-        small_model.counterfactual(X, batch, target=batch), small_model.reconstruct_random(X, batch)
-    )
+    for model in (small_model, small_paper_model):
+        with torch.no_grad():
+            x = model.scaler.transform(torch.as_tensor(dense(X), dtype=torch.float32))
+            own = torch.as_tensor(model._codes(batch, X.shape[0]))
+            if model.params["variant"] == "paper":
+                re = model.modules["re"]
+                out = re.decode(re.encode(x, own), own)
+            else:
+                fe = model.modules["fe"]
+                out = fe.decode(fe.encode(x), own)
+            want = model.scaler.inverse(out).numpy()
+        got = model.counterfactual(X, batch, target=batch)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(got, model.reconstruct_random(X, batch))
 
 
 def test_per_cell_targets(small_model, small_data):
@@ -201,13 +217,24 @@ def test_history_has_every_term(small_model, small_paper_model):
 
 def test_early_stopping_restores_best_weights(small_data):
     X, batch = small_data.X, small_data.obs["batch"]
-    model = medl.MEDL(**SMALL).fit(
-        X, batch, max_epochs=40, patience=3, batch_size=128, progress=False
+    val = np.zeros(X.shape[0], dtype=bool)
+    val[np.random.default_rng(0).choice(X.shape[0], 80, replace=False)] = True
+    # lr 1e-2: fast enough that RE passes its best within 60 epochs and stops
+    model = medl.MEDL(**{**SMALL, "lr": 1e-2}).fit(
+        X, batch, validation=val, max_epochs=60, patience=3, batch_size=128, progress=False
     )
     hist = model.history["re.val.total"].dropna()
     best = model.fit_info["best_epoch"]["re"]
     assert hist.idxmin() == best
-    assert model.fit_info["epochs"] < 40 or hist.index[-1] == 39
+    assert best < hist.index[-1]  # it trained past its best, so restoring is visible
+    # re-score the weights the model holds now on the same validation cells
+    re = model.modules["re"].eval()
+    with torch.no_grad():
+        x = model.scaler.transform(torch.as_tensor(dense(X[val]), dtype=torch.float32))
+        codes = torch.as_tensor(model._codes(batch[val], int(val.sum())))
+        total = float(re.loss(x, codes)["total"])
+    assert total == pytest.approx(hist[best], rel=1e-4)
+    assert total != pytest.approx(hist.iloc[-1], rel=1e-4)
 
 
 def test_fec_uses_labels(small_data):

@@ -13,6 +13,12 @@ from medl.nn.layers import BatchEffects, REBlock, gaussian_kl
 from medl.train.plans import AdversarialPlan
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test draws from the same seed, so its values do not depend on test order."""
+    torch.manual_seed(0)
+
+
 def test_tied_decoder_shares_encoder_kernels():
     torch.manual_seed(0)
     ae = TiedAutoencoder(20, (8, 4), 2)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -35,6 +37,53 @@ def test_a_diverging_fit_warns_and_keeps_finite_weights(small_data):
     assert fine.fit_info["diverged"] == {"fe": None, "re": None}
 
 
+class ChildOutput:
+    """Reads a child's stdout (and stderr, if piped) in threads, so that waiting for a line
+    has a deadline: a changed log line must fail the test, not hang the suite."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc, self.lines, self.err = proc, queue.Queue(), []
+        self.seen: list[str] = []
+        self.threads = [threading.Thread(target=self._pump, daemon=True)]
+        if proc.stderr is not None:
+            self.threads.append(
+                threading.Thread(target=lambda: self.err.extend(proc.stderr), daemon=True)
+            )
+        for t in self.threads:
+            t.start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, wanted, timeout: float = 180.0) -> str:
+        """The first stdout line for which ``wanted(line)`` holds, within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if wanted(line):
+                return line
+        self.proc.kill()
+        pytest.fail(f"no expected line from the child within {timeout:.0f} s: {self.seen[-5:]}")
+
+    def finish(self, timeout: float = 120.0) -> tuple[str, str]:
+        """Wait for the child to exit; everything it printed after the awaited line."""
+        self.proc.wait(timeout=timeout)
+        for t in self.threads:
+            t.join(timeout=10)
+        rest = []
+        while (line := self.lines.get()) is not None:
+            rest.append(line)
+        return "".join(rest), "".join(self.err)
+
+
 WORKER = textwrap.dedent(
     """
     import signal, sys, numpy as np, torch, medl
@@ -57,13 +106,13 @@ def test_ctrl_c_returns_the_best_model_so_far():
         [sys.executable, "-c", WORKER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+    output = ChildOutput(proc)
     try:
-        for line in proc.stdout:  # wait until training is under way
-            if line.startswith("medl epoch") and "/" in line:
-                break
+        # wait until training is under way
+        output.wait_for(lambda line: line.startswith("medl epoch") and "/" in line)
         time.sleep(1.0)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        out, err = output.finish(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err[-2000:]
@@ -90,10 +139,11 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(tmp_path):
         [sys.executable, "-c", CHECKPOINTED, str(path)], stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+    output = ChildOutput(proc)
     try:
-        for line in proc.stdout:  # "medl epoch N/40: ...", printed every other epoch
-            if line.startswith("medl epoch ") and int(line.split()[2].split("/")[0]) >= 7:
-                break
+        output.wait_for(  # "medl epoch N/40: ...", printed every other epoch
+            lambda line: line.startswith("medl epoch ") and int(line.split()[2].split("/")[0]) >= 7,
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
