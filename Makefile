@@ -64,9 +64,12 @@ docs: setup-r
 test-python: setup-r
 	$(R_ENV) MEDL_REQUIRE_R=true MEDL_REQUIRE_GENOMAP=true $(PY) -m pytest -q tests
 
-# MEDLR_TEST_INSTALL: the install_medl() test builds a fresh environment from this checkout
+# MEDLR_TEST_INSTALL: the install_medl() test builds a fresh environment from this checkout;
+# MEDLR_REQUIRE_SUGGESTS: a test whose suggested package (SingleCellExperiment, uwot) or
+# Python module (genomap) is missing fails instead of skipping
 test-r: setup-r
-	cd R/medlR/tests && $(R_ENV) MEDLR_REQUIRE_PYTHON=true MEDLR_TEST_INSTALL=true \
+	cd R/medlR/tests && $(R_ENV) MEDLR_REQUIRE_PYTHON=true MEDLR_REQUIRE_SUGGESTS=true \
+	  MEDLR_TEST_INSTALL=true \
 	  MEDL_SOURCE=$(abspath .) MEDL_TORCH="$(TORCH)" Rscript -e \
 	  'library(testthat); library(medlR); test_dir("testthat", stop_on_failure = TRUE)'
 
@@ -98,6 +101,7 @@ check-r: setup-r
 	rm -rf build/rcheck && mkdir -p build/rcheck
 	cd build/rcheck && $(R_ENV) R CMD build ../../R/medlR >/dev/null
 	cd build/rcheck && $(R_ENV) _R_CHECK_FORCE_SUGGESTS_=false MEDLR_REQUIRE_PYTHON=true \
+	  MEDLR_REQUIRE_SUGGESTS=true \
 	  R CMD check --no-manual --no-build-vignettes medlR_$(PKG_VER).tar.gz
 	@! grep -E "^\* .*\.\.\. *(ERROR|WARNING)" build/rcheck/medlR.Rcheck/00check.log
 

@@ -6,6 +6,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import medl
 from conftest import FIT, SMALL
@@ -24,8 +25,12 @@ def test_run_medl_writes_outputs(small_data):
     np.testing.assert_array_equal(
         adata.layers["medl_cf_batch0"], model.counterfactual(adata.X, adata.obs["batch"], "batch0")
     )
-    assert "medl_fe" in adata.layers
-    assert list(adata.uns["medl"]["batch_categories"]) == ["batch0", "batch1", "batch2"]
+    np.testing.assert_array_equal(adata.layers["medl_fe"], model.reconstruct_fixed(adata.X))
+    uns = adata.uns["medl"]
+    assert list(uns["batch_categories"]) == ["batch0", "batch1", "batch2"]
+    assert uns["batch_key"] == "batch" and list(uns["counterfactual"]) == ["batch0"]
+    assert list(uns["params"]["hidden"]) == list(KW["hidden"])
+    assert uns["fit_info"]["epochs"] == model.fit_info["epochs"]
     assert model.feature_names == list(adata.var_names)
 
 
@@ -97,22 +102,50 @@ def test_cli_fit_round_trip(small_data, tmp_path):
     assert code == 0
     result = ad.read_h5ad(tmp_path / "out" / "in_medl.h5ad")
     assert result.obsm["X_medl_fe"].shape == (small.n_obs, 10)  # the default variant's
-    assert "medl_cf_batch1" in result.layers
     model = medl.MEDL.load(tmp_path / "out" / "model")
     np.testing.assert_allclose(model.fixed_effects(result.X), result.obsm["X_medl_fe"], atol=1e-6)
+    batch = result.obs["batch"]
+    np.testing.assert_allclose(
+        model.random_effects(result.X, batch), result.obsm["X_medl_re"], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        model.counterfactual(result.X, batch, "batch1"), result.layers["medl_cf_batch1"], atol=1e-5
+    )
+    assert model.fit_info["epochs"] == 3
 
 
-def test_cli_checkpoint_and_resume(small_data, tmp_path):
-    path, _ = _input_file(small_data, tmp_path)
-    args = ["fit", str(path), "--batch", "batch", "--out", str(tmp_path / "out"), "--quiet",
-            "--preprocess", "no", "--device", "cpu", "--variant", "paper",
-            "--checkpoint", str(tmp_path / "fit.ckpt")]  # fmt: skip
-    assert main([*args, "--max-epochs", "2"]) == 0
-    assert (tmp_path / "fit.ckpt").exists()
-    assert medl.MEDL.load(tmp_path / "out" / "model").params["latent_dim"] == 2
-    # the same data and options continue; other options are refused with a clear error
-    assert main([*args, "--max-epochs", "2", "--resume"]) == 0
-    assert main([*args, "--max-epochs", "3", "--resume"]) == 2
+def test_cli_checkpoint_and_resume(small_data, tmp_path, monkeypatch):
+    from medl.train import loop
+
+    path, small = _input_file(small_data, tmp_path)
+    args = ["fit", str(path), "--batch", "batch", "--quiet", "--preprocess", "no",
+            "--device", "cpu", "--variant", "paper", "--max-epochs", "6"]  # fmt: skip
+    ckpt = ["--checkpoint", str(tmp_path / "fit.ckpt")]
+    epochs = []  # the loop's epochs, counted where each one starts
+
+    def counting(self):
+        epochs.append(1)
+        if stop_after is not None and len(epochs) > stop_after:
+            raise KeyboardInterrupt  # Ctrl-C during the 4th epoch
+
+    monkeypatch.setattr(loop.ThreadGovernor, "update", counting)
+    stop_after = 3
+    assert main([*args, *ckpt, "--out", str(tmp_path / "cut")]) == 0
+    assert len(torch.load(tmp_path / "fit.ckpt", weights_only=True)["rows"]) == 3
+    epochs.clear()
+    stop_after = None
+    assert main([*args, *ckpt, "--out", str(tmp_path / "resumed"), "--resume"]) == 0
+    assert len(epochs) == 3  # it continued from epoch 3 instead of training again
+    epochs.clear()
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    assert len(epochs) == 6
+    resumed, whole = (ad.read_h5ad(tmp_path / d / "in_medl.h5ad") for d in ("resumed", "whole"))
+    np.testing.assert_array_equal(resumed.obsm["X_medl_fe"], whole.obsm["X_medl_fe"])
+    np.testing.assert_array_equal(resumed.obsm["X_medl_re"], whole.obsm["X_medl_re"])
+    assert medl.MEDL.load(tmp_path / "resumed" / "model").params["latent_dim"] == 2
+    # other options than the checkpoint's are refused with a clear error
+    changed = [*args[:-1], "7", *ckpt, "--out", str(tmp_path / "x"), "--resume"]
+    assert main(changed) == 2
 
 
 def test_cli_preprocesses_counts(small_data, tmp_path):

@@ -8,6 +8,26 @@ need_python <- function() {
   testthat::skip("medl Python package not available")
 }
 
+# What some tests need beside medl: a suggested R package or a Python module. Where
+# MEDLR_REQUIRE_SUGGESTS=true (the project's test command) a missing one is a failure, so a
+# lost install step cannot turn tests into silent skips.
+need_package <- function(pkg) {
+  if (requireNamespace(pkg, quietly = TRUE)) return(invisible(TRUE))
+  .missing_need(paste0("R package '", pkg, "'"))
+}
+
+need_python_module <- function(module) {
+  if (reticulate::py_module_available(module)) return(invisible(TRUE))
+  .missing_need(paste0("Python module '", module, "'"))
+}
+
+.missing_need <- function(what) {
+  if (identical(Sys.getenv("MEDLR_REQUIRE_SUGGESTS"), "true")) {
+    stop(what, " is not installed, and MEDLR_REQUIRE_SUGGESTS=true: install it.")
+  }
+  testthat::skip(paste(what, "not installed"))
+}
+
 FAST <- list(max_epochs = 5, hidden = c(32, 8), lr = 1e-3, verbose = FALSE)
 
 run_fast <- function(object, ...) {

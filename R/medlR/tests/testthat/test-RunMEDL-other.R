@@ -1,6 +1,6 @@
 test_that("SingleCellExperiment method adds reducedDims and altExps", {
   need_python()
-  skip_if_not_installed("SingleCellExperiment")
+  need_package("SingleCellExperiment")
   obj <- simulated_object()
   sce <- simulated_sce()
   out <- run_fast(sce, batch = "donor", counterfactual = "B", seed = 4)

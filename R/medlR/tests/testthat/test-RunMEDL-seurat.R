@@ -34,8 +34,11 @@ test_that("values equal the Python API on the same data and seed", {
   medl <- reticulate::import("medl")
   feats <- SeuratObject::VariableFeatures(obj)
   x <- Matrix::t(SeuratObject::GetAssayData(obj, slot = "data")[feats, ])
-  model <- medl$MEDL$load(SeuratObject::Misc(out, "medl")$model.dir)
   batch <- obj$donor
+  # an independent fit through the Python API with RunMEDL's settings (run_fast's FAST),
+  # not RunMEDL's own saved model
+  model <- medl$MEDL(hidden = list(32L, 8L), lr = 1e-3, seed = 7L)$fit(
+    x, batch, max_epochs = 5L, progress = FALSE)
   expect_equal(unname(SeuratObject::Embeddings(out, "medl.fe")),
                unname(model$fixed_effects(x)), tolerance = 1e-6)
   expect_equal(unname(SeuratObject::Embeddings(out, "medl.re")),

@@ -1,6 +1,6 @@
 test_that("MEDLGenomapPlot draws original, FE and counterfactual panels per cell", {
   need_python()
-  skip_if_not(reticulate::py_module_available("genomap"), "genomap not installed")
+  need_python_module("genomap")
   obj <- run_fast(simulated_object(), batch = "donor", seed = 2)
   cells <- colnames(obj)[c(1, 2, 5)]
   feats <- SeuratObject::VariableFeatures(obj)[1:16]
@@ -30,13 +30,13 @@ test_that("MEDLGenomapPlot draws original, FE and counterfactual panels per cell
 
 test_that("MEDL reductions work with Seurat's own RunUMAP and DimPlot", {
   need_python()
-  skip_if_not_installed("Seurat")
+  need_package("Seurat")
   obj <- run_fast(simulated_object(), batch = "donor", seed = 2)
   p <- Seurat::DimPlot(obj, reduction = "medl.fe", group.by = "donor")
   expect_s3_class(p, "ggplot")
   emb <- SeuratObject::Embeddings(obj, "medl.fe")
   expect_equal(unname(as.matrix(p$data[colnames(obj), 1:2])), unname(emb[, 1:2]))
-  skip_if_not_installed("uwot")
+  need_package("uwot")
   obj <- suppressWarnings(Seurat::RunUMAP(obj, reduction = "medl.re", dims = 1:2, reduction.name = "umap.re",
                          verbose = FALSE, seed.use = 1))
   p <- Seurat::DimPlot(obj, reduction = "umap.re", group.by = "type")

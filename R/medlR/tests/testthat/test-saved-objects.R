@@ -35,7 +35,7 @@ test_that("a Seurat object saved after RunMEDL keeps its model in a new R sessio
 
 test_that("a SingleCellExperiment saved after RunMEDL keeps its model in a new R session", {
   need_python()
-  skip_if_not_installed("SingleCellExperiment")
+  need_package("SingleCellExperiment")
   out <- run_fast(simulated_sce(), batch = "donor", seed = 2)
   rds <- tempfile(fileext = ".rds")
   saveRDS(out, rds)
