@@ -242,6 +242,15 @@ def test_fec_uses_labels(small_data):
     model = medl.MEDL(**SMALL).fit(X, batch, labels=ct, **FIT)
     assert "fe.train.y_ce" in model.history
     assert model.label_categories == ["type0", "type1", "type2", "type3"]
+    # the latent classifier learnt the labels: well above the 0.25 of guessing among 4 types
+    # (measured 0.59 after these 15 epochs); without labels there is none
+    fe = model.modules["fe"].eval()
+    with torch.no_grad():
+        x = model.scaler.transform(torch.as_tensor(dense(X), dtype=torch.float32))
+        guess = fe.classifier(fe.encode(x)).argmax(1).numpy()
+    truth = np.array([model.label_categories.index(c) for c in ct.astype(str)])
+    assert (guess == truth).mean() > 0.45
+    assert medl.MEDL(**SMALL).fit(X, batch, **FIT).modules["fe"].classifier is None
 
 
 def test_validation_mask_and_zero(small_data):
@@ -271,8 +280,16 @@ def test_baselines_share_the_api(small_data, tmp_path):
 
 def test_gene_scaling_option(small_data):
     X, batch = small_data.X, small_data.obs["batch"]
-    m = medl.MEDL(**{**SMALL, "scaling": "gene"}).fit(X, batch, **{**FIT, "max_epochs": 3})
-    assert m.scaler.minimum.shape == (X.shape[1],)
+    fit = {**FIT, "max_epochs": 3, "validation": 0.0}  # every cell trains: the scaler sees all
+    m = medl.MEDL(**{**SMALL, "scaling": "gene"}).fit(X, batch, **fit)
+    x = dense(X)
+    lo, hi = x.min(0), x.max(0)
+    np.testing.assert_array_equal(m.scaler.minimum, lo)
+    np.testing.assert_allclose(m.scaler.range, np.where(hi > lo, hi - lo, 1.0), rtol=1e-6)
+    scaled = m.scaler.transform(torch.as_tensor(x)).numpy()
+    assert scaled.min(0).max() == 0 and np.allclose(scaled.max(0)[hi > lo], 1, atol=1e-6)
+    whole = medl.MEDL(**SMALL).fit(X, batch, **fit)  # the default: one minimum and range
+    assert whole.scaler.minimum.shape == (1,) and whole.scaler.range[0] == x.max() - x.min()
     with pytest.raises(ValueError, match="scaling"):
         medl.MEDL(scaling="log").fit(X, batch, **FIT)
 

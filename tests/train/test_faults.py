@@ -187,6 +187,22 @@ def test_checkpoint_minutes_writes_by_time(tmp_path, small_data, monkeypatch):
     monkeypatch.setattr(checkpoint.time, "monotonic", lambda: float(next(clock)))
     saver = checkpoint.Checkpoint(tmp_path / "c.ckpt", every_epochs=100, every_minutes=1.0)
     assert saver.due(0)  # by time, long before epoch 100
+    # in a fit: a write after every epoch (a minute passes each time), none by epoch count
+    writes = []
+    real_save = checkpoint.Checkpoint.save
+    monkeypatch.setattr(
+        checkpoint.Checkpoint,
+        "save",
+        lambda self, state: (writes.append(1), real_save(self, state)),
+    )
+    fit = {"max_epochs": 3, "patience": 100, "progress": False, "checkpoint_every": 100}
+    X, batch = small_data.X, small_data.obs["batch"]
+    medl.MEDL(**SMALL).fit(X, batch, checkpoint=tmp_path / "t.ckpt", checkpoint_minutes=1.0, **fit)
+    assert len(writes) == 3
+    assert len(torch.load(tmp_path / "t.ckpt", weights_only=True)["rows"]) == 3
+    writes.clear()
+    medl.MEDL(**SMALL).fit(X, batch, checkpoint=tmp_path / "e.ckpt", **fit)
+    assert len(writes) == 0
     with pytest.raises(ValueError, match="checkpoint_minutes"):
         medl.MEDL(**SMALL).fit(small_data.X, small_data.obs["batch"],
                                checkpoint=tmp_path / "x.ckpt", checkpoint_minutes=-1)  # fmt: skip
