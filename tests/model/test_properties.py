@@ -257,7 +257,7 @@ def test_batch_effects_rank_the_shifted_genes_of_each_cell_type():
     from sklearn.metrics import roc_auc_score
 
     data = medl.datasets.simulate(
-        n_cells=1500, n_genes=300, batch_effect=0.5, interaction=1.0, seed=0
+        n_cells=1000, n_genes=200, batch_effect=0.5, interaction=1.0, seed=0
     )
     X, batch, types = data.X, data.obs["batch"], data.obs["cell_type"]
     model = medl.MEDL(seed=0, device="cpu").fit(X, batch, progress=False)
