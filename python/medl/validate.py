@@ -197,9 +197,8 @@ def check_effect_draws(n_samples: Any, delta: Any) -> tuple[int, float]:
         raise ValueError(
             f"n_samples must be a whole number >= 2 (a spread needs draws), got {n_samples!r}."
         )
-    if isinstance(delta, bool) or not isinstance(delta, int | float | np.integer | np.floating):
-        raise ValueError(f"delta must be a number >= 0, got {delta!r}.")
-    if not np.isfinite(delta) or delta < 0:
+    number = isinstance(delta, int | float | np.integer | np.floating)
+    if isinstance(delta, bool) or not number or not np.isfinite(delta) or delta < 0:
         raise ValueError(f"delta must be a number >= 0, got {delta!r}.")
     return int(n_samples), float(delta)
 

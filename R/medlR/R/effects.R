@@ -22,11 +22,7 @@ MEDLBatchDistances <- function(object, group.by = NULL, assay = NULL, reduction 
   info <- .medl_info(object, reduction)
   assay <- .seurat_assay(object, assay %||% info$assay)
   batch.values <- .info_batch(object, info)
-  groups <- NULL
-  if (!is.null(group.by)) {
-    .check_string(group.by, "group.by")
-    groups <- as.character(.cell_column(object[[]], group.by, "group.by", ncol(object)))
-  }
+  groups <- .group_values(object, group.by)
   model <- .load_model(info)
   x <- .to_python_matrix(.assay_matrix(object, assay, "data")[info$features, , drop = FALSE])
   # each cell is decoded on its own, so a group's matrix is the matrix of its cells
@@ -39,6 +35,13 @@ MEDLBatchDistances <- function(object, group.by = NULL, assay = NULL, reduction 
   if (is.null(groups)) return(distances(seq_len(ncol(object))))
   names <- sort(unique(groups))
   stats::setNames(lapply(names, function(g) distances(which(groups == g))), names)
+}
+
+# Each cell's group from a metadata column, as strings; NULL without group.by.
+.group_values <- function(object, group.by) {
+  if (is.null(group.by)) return(NULL)
+  .check_string(group.by, "group.by")
+  as.character(.cell_column(object[[]], group.by, "group.by", ncol(object)))
 }
 
 utils::globalVariables(c("to", "batch", "distance"))
@@ -113,10 +116,8 @@ MEDLBatchEffects <- function(object, ident.1, ident.2, group.by = NULL, groups =
     stop("delta must be one number >= 0, e.g. delta = 0.25.", call. = FALSE)
   }
   cells <- seq_len(ncol(object))
-  group.values <- NULL
+  group.values <- .group_values(object, group.by)
   if (!is.null(group.by)) {
-    .check_string(group.by, "group.by")
-    group.values <- as.character(.cell_column(object[[]], group.by, "group.by", ncol(object)))
     if (!is.null(groups)) {
       groups <- as.character(groups)
       empty <- setdiff(groups, group.values)
@@ -141,7 +142,7 @@ MEDLBatchEffects <- function(object, ident.1, ident.2, group.by = NULL, groups =
   x <- .to_python_matrix(.assay_matrix(object, assay, "data")[info$features, cells, drop = FALSE])
   table <- reticulate::py_suppress_warnings(model$batch_effects(
     x, batch.values[cells], ident.1, ident.2,
-    groups = if (is.null(group.values)) NULL else group.values[cells],
+    groups = group.values[cells],
     n_samples = as.integer(n.samples), delta = delta, genes = info$features,
     sample_seed = as.integer(seed)
   ))

@@ -8,7 +8,7 @@ optimised, and what outputs they offer. Each registers itself by name, which is 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +299,22 @@ class Estimator:
     def _codes(self, batch: Any, n: int, name: str = "batch") -> np.ndarray:
         return encode(check_labels(batch, n, name), self.batch_categories, name)
 
+    def _chunks(
+        self,
+        mat: Matrix,
+        fn: Callable[..., torch.Tensor],
+        codes: tuple[np.ndarray, ...],
+        chunk: int,
+    ) -> Iterator[torch.Tensor]:
+        """``fn(scaled_x, *code_tensors)`` of each chunk of rows, in float32 on the device
+        (callers run under inference mode)."""
+        for rows in row_chunks(mat.shape[0], chunk):
+            x = torch.from_numpy(np.ascontiguousarray(dense_rows(mat, rows))).to(self.device)
+            args = [torch.as_tensor(c[rows], device=self.device) for c in codes]
+            with numeric_precision(self.params["precision"], self.device):
+                out = fn(self.scaler.transform(x), *args)
+            yield out.float()
+
     @torch.inference_mode()
     def _map(
         self,
@@ -308,26 +324,15 @@ class Estimator:
         chunk: int = 8192,
     ) -> np.ndarray:
         """Apply ``fn(scaled_x, *code_tensors)`` chunk by chunk and collect the result."""
-        pieces = []
-        for rows in row_chunks(mat.shape[0], chunk):
-            x = torch.from_numpy(np.ascontiguousarray(dense_rows(mat, rows))).to(self.device)
-            args = [torch.as_tensor(c[rows], device=self.device) for c in codes]
-            with numeric_precision(self.params["precision"], self.device):
-                out = fn(self.scaler.transform(x), *args)
-            pieces.append(out.float().cpu().numpy())
+        pieces = [out.cpu().numpy() for out in self._chunks(mat, fn, codes, chunk)]
         return np.concatenate(pieces, axis=0)
 
     @torch.inference_mode()
-    def _sum(self, mat: Matrix, fn: Callable[..., torch.Tensor], *codes: np.ndarray) -> np.ndarray:
+    def _sum(
+        self, mat: Matrix, fn: Callable[..., torch.Tensor], *codes: np.ndarray, chunk: int = 8192
+    ) -> np.ndarray:
         """Like :meth:`_map`, for an ``fn`` that sums over its cells: the chunks' total."""
-        total = None
-        for rows in row_chunks(mat.shape[0], 8192):
-            x = torch.from_numpy(np.ascontiguousarray(dense_rows(mat, rows))).to(self.device)
-            args = [torch.as_tensor(c[rows], device=self.device) for c in codes]
-            with numeric_precision(self.params["precision"], self.device):
-                out = fn(self.scaler.transform(x), *args).float()
-            total = out if total is None else total + out
-        return total.cpu().numpy()
+        return sum(self._chunks(mat, fn, codes, chunk)).cpu().numpy()
 
     # --------------------------------------------------------------------- save/load
     def save(self, path: str | Path, overwrite: bool = False) -> Path:

@@ -25,6 +25,7 @@ from ..validate import (
     check_int,
     check_positive_int,
     check_target,
+    encode,
 )
 from . import effects
 from .base import Estimator
@@ -414,8 +415,7 @@ class MEDL(Estimator):
         mode = self._counterfactual_mode(None)
         generator = torch.Generator(device=self.device).manual_seed(check_int(sample_seed, "seed"))
         draws = self.design.paired_sampler(self, mode, n_samples, generator, pair)
-        index = {g: i for i, g in enumerate(names)}
-        group_codes = np.fromiter((index[g] for g in labels), dtype=np.int64, count=n)
+        group_codes = encode(labels, names, "groups")
         sums = self._sum(
             mat,
             lambda x, o, g: draws(x, o, torch.nn.functional.one_hot(g, len(names)).T.float()),
