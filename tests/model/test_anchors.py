@@ -20,52 +20,64 @@ def _confounded(confounding=0.8, seed=0):
     )  # fmt: skip
 
 
+def _right(pairs, types) -> float:
+    """The share of pairs whose two cells are of one type."""
+    return float((types[pairs[:, 0]] == types[pairs[:, 1]]).mean())
+
+
 def test_pairs_join_cells_of_one_type_across_batches():
     """Even where each batch is 80% one type, a pair is two cells of one type from two
-    batches (the batch effect is smaller than the difference between types here)."""
-    data = _confounded()
-    codes = data.obs["batch"].cat.codes.to_numpy()
-    types = data.obs["cell_type"].to_numpy()
-    pairs = mnn_pairs(data.X, codes)
-    assert len(pairs) > 1000
-    assert (codes[pairs[:, 0]] != codes[pairs[:, 1]]).all()
-    assert (types[pairs[:, 0]] == types[pairs[:, 1]]).mean() > 0.98
-    assert np.array_equal(mnn_pairs(sp.csr_matrix(data.X), codes), pairs)  # one code path
+    batches (the batch effect is smaller than the difference between types here), and the
+    pairs reach most cells. Seeds 0 and 1: all pairs right and 70-72% of the cells paired
+    (measured). A wrong pair pulls two types' codes together (fe_anchor 30), hence 0.98;
+    the transport carries a cell by its 20 nearest anchors, so they must reach the cells."""
+    for seed in (0, 1):
+        data = _confounded(seed=seed)
+        codes = data.obs["batch"].cat.codes.to_numpy()
+        types = data.obs["cell_type"].to_numpy()
+        pairs = mnn_pairs(data.X, codes)
+        assert len(np.unique(pairs)) > 0.5 * data.n_obs
+        assert (codes[pairs[:, 0]] != codes[pairs[:, 1]]).all()
+        assert _right(pairs, types) > 0.98
+        if seed == 0:
+            assert np.array_equal(mnn_pairs(sp.csr_matrix(data.X), codes), pairs)  # one path
 
 
 def test_trimming_keeps_pairs_right_where_batches_are_nearly_one_type():
     """At confounding 0.9 (each type a handful of cells in most batches) one pair in ten
-    joins two types, and the trim drops them. With the offsets fitted on 5 neighbours and
-    no trim, the wrong pairs pull the batches' main types together and each round pairs
-    more of them wrongly."""
-    data = _confounded(0.9)
-    codes = data.obs["batch"].cat.codes.to_numpy()
-    types = data.obs["cell_type"].to_numpy()
-
-    def right(pairs):
-        return (types[pairs[:, 0]] == types[pairs[:, 1]]).mean()
-
-    assert right(mnn_pairs(data.X, codes, rounds=0, trim=np.inf)) < 0.92
-    assert right(mnn_pairs(data.X, codes, trim=np.inf)) < 0.92
-    assert right(mnn_pairs(data.X, codes, trim=np.inf, k_offsets=5)) < 0.6
-    assert right(mnn_pairs(data.X, codes)) > 0.98
+    joins two types without the trim (seed 0: 0.90 right after one search, 0.89 after the
+    rounds, 0.52 with the offsets fitted on 5 neighbours; seed 1: 0.91, 0.95, 0.85), and
+    the wrong pairs pull the batches' main types together. The default keeps them right
+    (1.00 on both) and is never worse than a variant without the trim or the 3-neighbour
+    offsets; what those variants measure is not pinned, so improving them passes."""
+    for seed in (0, 1):
+        data = _confounded(0.9, seed)
+        codes = data.obs["batch"].cat.codes.to_numpy()
+        types = data.obs["cell_type"].to_numpy()
+        default = _right(mnn_pairs(data.X, codes), types)
+        assert default > 0.98, (seed, default)
+        for variant in ({"rounds": 0, "trim": np.inf}, {"trim": np.inf},
+                        {"trim": np.inf, "k_offsets": 5}):  # fmt: skip
+            assert default >= _right(mnn_pairs(data.X, codes, **variant), types), (seed, variant)
 
 
 def test_offsets_fitted_on_few_neighbours_keep_the_training_cells_pairs_right():
     """At confounding 0.9 a type has three or four training cells in most batches. With 5
     neighbours in the rounds, a cell's fourth or fifth neighbour in another batch is of
     another type, a quarter of the first pairs are wrong, and the offsets fitted on them
-    make each round worse (measured on these cells: 74% -> 16% right on seed 0, 81% -> 39%
-    on seed 1). Fitting the offsets on 3 neighbours keeps them right."""
+    make each round worse (measured on these cells: 74% -> 15% right on seed 0, 81% -> 34%
+    on seed 1). Fitting the offsets on 3 neighbours keeps them right (1.00 on both) and
+    still pairs 57-58% of the training cells (the anchors must reach the cells)."""
     for seed in (0, 1):
         data = _confounded(0.9, seed)
         codes = data.obs["batch"].cat.codes.to_numpy()
         types = data.obs["cell_type"].to_numpy()
         train = split_validation(data.n_obs, 0.2, codes, 0)[0]
         old = mnn_pairs(data.X, codes, train, k_offsets=5)
-        assert (types[old[:, 0]] == types[old[:, 1]]).mean() < 0.6
         pairs = mnn_pairs(data.X, codes, train)
-        assert (types[pairs[:, 0]] == types[pairs[:, 1]]).mean() > 0.98 and len(pairs) > 800
+        right = _right(pairs, types)
+        assert right > 0.98 and right >= _right(old, types)
+        assert len(np.unique(pairs)) > 0.4 * len(train)
 
 
 def test_pairs_stay_within_the_given_cells_and_the_cap():
@@ -93,22 +105,24 @@ def test_rounds_remove_the_bias_towards_cells_a_batch_affects_least():
     """A stimulus that moves some cells more than others: one search pairs the cells it
     moved least; removing the batches' offset fitted on the pairs, and searching again,
     pairs typical responders (as on Kang, where the pairs' interferon shift went from 1.3
-    to 2.2 of the observed 2.3)."""
-    rng = np.random.default_rng(0)
-    n, genes = 600, 200
-    centres = rng.normal(0, 2, (3, genes)) * (rng.random((3, genes)) < 0.2)
-    types = rng.integers(0, 3, 2 * n)
-    X = centres[types] + rng.normal(0, 0.5, (2 * n, genes))
-    response = rng.uniform(0.5, 1.5, n)  # mean 1
-    X[n:, :30] += 1.5 * response[:, None]
-    codes = np.repeat([0, 1], n)
-
-    def paired_response(pairs):
-        assert (types[pairs[:, 0]] == types[pairs[:, 1]]).all()
-        return response[pairs[:, 1] - n].mean()
-
-    assert paired_response(mnn_pairs(X, codes, rounds=0, trim=np.inf)) < 0.65
-    assert paired_response(mnn_pairs(X, codes)) > 0.75
+    to 2.2 of the observed 2.3). The truth to approach is the mean response of all cells
+    (about 1): one search reaches 0.58-0.59 of it, the rounds 0.77-0.80 (seeds 0-2), so
+    they must close at least a third of the single search's gap, on each seed."""
+    for seed in (0, 1, 2):
+        rng = np.random.default_rng(seed)
+        n, genes = 600, 200
+        centres = rng.normal(0, 2, (3, genes)) * (rng.random((3, genes)) < 0.2)
+        types = rng.integers(0, 3, 2 * n)
+        X = centres[types] + rng.normal(0, 0.5, (2 * n, genes))
+        response = rng.uniform(0.5, 1.5, n)
+        X[n:, :30] += 1.5 * response[:, None]
+        codes = np.repeat([0, 1], n)
+        single, rounds = (mnn_pairs(X, codes, rounds=0, trim=np.inf), mnn_pairs(X, codes))
+        assert _right(single, types) == 1.0 and _right(rounds, types) == 1.0
+        # each pair's second cell is the stimulated one (batch 1, rows n..2n)
+        single, rounds = (response[p[:, 1] - n].mean() for p in (single, rounds))
+        truth = response.mean()
+        assert truth - rounds < (2 / 3) * (truth - single), (seed, single, rounds, truth)
 
 
 def test_batch_offsets_recover_a_known_shift_whatever_the_composition():
