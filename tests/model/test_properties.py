@@ -47,18 +47,20 @@ def test_counterfactual_moves_cells_toward_target_batch(fixture, data, request):
     assert corr > 0.7  # the predicted per-gene shift follows the true one
 
 
-def _cf_against_peers(model, data, mode=None) -> tuple[dict[str, float], float]:
+def _cf_against_peers(model, data, mode=None) -> tuple[dict[str, float], dict[str, float]]:
     """MSE to the truth of MEDL's (in ``mode``), the kNN matcher's and the global shift's
-    counterfactuals, and the correlation of MEDL's cell-type-specific shift with the true
-    one."""
+    counterfactuals, and the correlation of MEDL's and the kNN matcher's cell-type-specific
+    shifts with the true one (a shift is a method's output for the target minus its output
+    for the cell's own batch; the global shift has no cell-type-specific part)."""
     X, batch = data.X, data.obs["batch"]
     own_batch = batch.astype(str).to_numpy()
     types = data.obs["cell_type"].astype(str).to_numpy()
     pcs = PCA(latent_dim=50).fit_transform(X)
-    own = model.reconstruct_random(X, batch)
+    own = {"medl": model.reconstruct_random(X, batch),
+           "knn": knn_counterfactual(X, batch, own_batch, embedding=pcs)}  # fmt: skip
     truth_own = true_counterfactual(data, own_batch)
     errors: dict[str, list[float]] = {"medl": [], "knn": [], "shift": []}
-    specific = []
+    specific: dict[str, list[float]] = {"medl": [], "knn": []}
     for target in batch.cat.categories:
         moved = own_batch != target
         truth = true_counterfactual(data, target)
@@ -67,20 +69,23 @@ def _cf_against_peers(model, data, mode=None) -> tuple[dict[str, float], float]:
                "shift": mean_shift_counterfactual(X, batch, target)}  # fmt: skip
         for k, cf in cfs.items():
             errors[k].append(np.mean((cf - truth)[moved] ** 2))
-        shift = cfs["medl"] - own
         levels = np.unique(types)
-        pred = np.stack([shift[moved & (types == t)].mean(0) for t in levels])
         true = np.stack([(truth - truth_own)[moved & (types == t)].mean(0) for t in levels])
-        specific.append(shift_scores(pred, true)["specific_r"])
-    return {k: float(np.mean(v)) for k, v in errors.items()}, float(np.mean(specific))
+        for k in specific:
+            shift = cfs[k] - own[k]
+            pred = np.stack([shift[moved & (types == t)].mean(0) for t in levels])
+            specific[k].append(shift_scores(pred, true)["specific_r"])
+    mean = {k: float(np.mean(v)) for k, v in errors.items()}
+    return mean, {k: float(np.mean(v)) for k, v in specific.items()}
 
 
 def test_default_counterfactual_carries_the_cell_type_specific_effect(cf_model, mixed_data):
-    """Against the truth: beats the kNN matcher and the global shift, and the cell-type-specific
-    part of the shift correlates >= 0.8 with the true one."""
+    """Against the truth: beats the kNN matcher and the global shift in MSE, and the kNN
+    matcher on the cell-type-specific part of the shift (measured r 0.945 vs 0.903 on this
+    seed, 0.957 vs 0.942 on seed 1)."""
     mse, specific = _cf_against_peers(cf_model, mixed_data)
     assert mse["medl"] < mse["knn"] and mse["medl"] < mse["shift"], mse
-    assert specific >= 0.8, specific
+    assert specific["medl"] > specific["knn"], specific
 
 
 def test_default_latents_mix_batches_keep_biology_and_separate_effects(cf_model, mixed_data):
@@ -115,14 +120,15 @@ def _keeps_types_and_mixes_within_them(fe, data) -> None:
 def test_defaults_keep_cell_types_confounded_with_batch(confounded_data):
     """Without labels the cross-batch anchors keep the types a batch predicts (without them
     the FE code merged them: purity 0.73, docs/method.md), and the counterfactuals beat the
-    kNN matcher and the global shift, with the cell-type-specific part of the shift
-    (measured: MSE 0.20 vs 0.25 and 1.08, r 0.83)."""
+    kNN matcher and the global shift, and the kNN matcher on the cell-type-specific part of
+    the shift (measured: MSE 0.145 vs 0.245 and 1.08, r 0.887 vs 0.815; seed 1: 0.159 vs
+    0.267 and 1.27, r 0.884 vs 0.788)."""
     data = confounded_data
     model = medl.MEDL(seed=0, device="cpu").fit(data.X, data.obs["batch"], progress=False)
     _keeps_types_and_mixes_within_them(model.fixed_effects(data.X), data)
     mse, specific = _cf_against_peers(model, data)
     assert mse["medl"] < 0.5 * mse["shift"] and mse["medl"] < mse["knn"], mse
-    assert specific > 0.8, specific
+    assert specific["medl"] > specific["knn"], specific
 
 
 def test_anchored_counterfactuals_carry_the_dominant_type_to_other_batches():
@@ -130,7 +136,9 @@ def test_anchored_counterfactuals_carry_the_dominant_type_to_other_batches():
     same type in the other batches, so decoded as it is ("mixed") it lands between types
     (measured MSE 0.29 with the previous default's schedule, 0.18 with today's; kNN matcher
     0.17); carried along the anchor pairs first (the default, "anchored") it beats the kNN
-    matcher and decoding as is by a margin (0.13, type-specific r 0.92)."""
+    matcher and decoding as is by a margin (0.128 vs 0.168; seed 1: 0.131 vs 0.170). On the
+    type-specific part the two tie (r 0.917 vs 0.906; seed 1: 0.894 vs 0.897), so that is
+    held to 0.8, a tenth below both, and the MSE carries the comparison."""
     data = medl.datasets.simulate(
         n_cells=1200, n_genes=300, n_batches=3, interaction=0.5, confounding=0.8, seed=0
     )
@@ -138,14 +146,15 @@ def test_anchored_counterfactuals_carry_the_dominant_type_to_other_batches():
     mse, specific = _cf_against_peers(model, data)
     plain, _ = _cf_against_peers(model, data, mode="mixed")
     assert mse["medl"] < mse["knn"] and mse["medl"] < 0.8 * plain["medl"], (mse, plain)
-    assert specific > 0.8, specific
+    assert specific["medl"] > 0.8, specific
 
 
 def test_defaults_keep_cell_types_where_batches_are_nearly_one_type():
     """Confounding 0.9: each type is three or four training cells in most batches. With the
     anchors' offsets fitted on 5 neighbours the pairs went wrong and the code merged the
     types (purity 0.34, counterfactual MSE 0.81 against the kNN matcher's 0.46); fitted on 3
-    (the default) measured purity 1.00, MSE 0.25, type-specific r 0.83."""
+    (the default) measured purity 1.00, MSE 0.21 vs the kNN matcher's 0.45, type-specific r
+    0.85 vs 0.69 (seed 1: 0.23 vs 0.48, r 0.82 vs 0.64)."""
     data = medl.datasets.simulate(
         n_cells=1200, n_genes=500, n_batches=6, interaction=0.5, confounding=0.9, seed=0
     )
@@ -153,7 +162,7 @@ def test_defaults_keep_cell_types_where_batches_are_nearly_one_type():
     assert knn_purity(model.fixed_effects(data.X), data.obs["cell_type"]) > 0.95
     mse, specific = _cf_against_peers(model, data)
     assert mse["medl"] < 0.75 * mse["knn"] and mse["medl"] < 0.5 * mse["shift"], mse
-    assert specific > 0.75, specific
+    assert specific["medl"] > specific["knn"], specific
 
 
 def test_labels_keep_cell_types_confounded_with_batch(confounded_data):
