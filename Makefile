@@ -125,8 +125,9 @@ time-to-result: setup-python
 
 # Counterfactual coverage and the batch-effect test against simulated truth (3 regimes x 3
 # seeds), then Kang's batch-effect genes next to a Wilcoxon test: docs/counterfactuals.md.
-# About 8 minutes on 2 CPU cores.
+# About 13 minutes on 2 CPU cores.
 batch-effects: setup-python
+	$(PY) bench/cf_coverage.py --plot docs/figures/cf_calibration.png
 	$(PY) bench/batch_effects_sim.py
 	$(PY) bench/batch_effects_kang.py --data $(SHARED)/data
 

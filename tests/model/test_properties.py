@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 import medl
 from conftest import dense
@@ -86,6 +87,29 @@ def test_default_counterfactual_carries_the_cell_type_specific_effect(cf_model, 
     mse, specific = _cf_against_peers(cf_model, mixed_data)
     assert mse["medl"] < mse["knn"] and mse["medl"] < mse["shift"], mse
     assert specific["medl"] > specific["knn"], specific
+
+
+def test_counterfactual_intervals_cover_the_expected_profile(cf_model, mixed_data):
+    """point +- z SD against the expected log-normalised profile of every moved cell: at
+    this size (1500 x 300) measured 0.85 at nominal 90% and 0.47 at 50% (seed 1: 0.87,
+    0.52; docs/counterfactuals.md has 3 regimes x 3 seeds, and the smaller data where it
+    falls short). The noise-free log1p(1e4 p) lies above what a model of log-normalised X
+    estimates for genes with few counts, so it is covered less (0.68)."""
+    X, batch = mixed_data.X, mixed_data.obs["batch"]
+    own = batch.astype(str).to_numpy()
+    ratio, noise_free = [], []
+    for target in batch.cat.categories:
+        moved = own != target
+        mean, sd = cf_model.counterfactual(X, batch, target, n_samples=50)
+        sd = np.maximum(sd, 1e-12)
+        expected = true_counterfactual(mixed_data, target, expected=True)
+        ratio.append((np.abs(mean - expected) / sd)[moved])
+        noise_free.append((np.abs(mean - true_counterfactual(mixed_data, target)) / sd)[moved])
+    ratio, noise_free = np.concatenate(ratio), np.concatenate(noise_free)
+    z50, z90 = norm.ppf(0.75), norm.ppf(0.95)
+    assert 0.8 < (ratio < z90).mean() < 0.95, (ratio < z90).mean()
+    assert 0.4 < (ratio < z50).mean() < 0.6, (ratio < z50).mean()
+    assert (noise_free < z90).mean() < (ratio < z90).mean() - 0.1
 
 
 def test_default_latents_mix_batches_keep_biology_and_separate_effects(cf_model, mixed_data):
@@ -271,6 +295,9 @@ def test_batch_effects_rank_the_shifted_genes_of_each_cell_type():
     X, batch, types = data.X, data.obs["batch"], data.obs["cell_type"]
     model = medl.MEDL(seed=0, device="cpu").fit(X, batch, progress=False)
     diff = true_counterfactual(data, "batch1") - true_counterfactual(data, "batch0")
+    expected = (true_counterfactual(data, "batch1", expected=True)
+                - true_counterfactual(data, "batch0", expected=True))  # fmt: skip
+    own = batch.astype(str).to_numpy()
     table = model.batch_effects(X, batch, "batch1", "batch0", groups=types)
     strict = model.batch_effects(X, batch, "batch1", "batch0", groups=types, delta=0.5)
     assert list(table["group"].unique()) == list(types.cat.categories)
@@ -280,16 +307,22 @@ def test_batch_effects_rank_the_shifted_genes_of_each_cell_type():
         truth = diff[cells].mean(0)
         rows, rows_05 = table[table["group"] == group], strict[strict["group"] == group]
         assert (rows["n_cells"] == cells.sum()).all()
+        assert (rows["n_target"] == (cells & (own == "batch1")).sum()).all()
+        assert (rows["n_reference"] == (cells & (own == "batch0")).sum()).all()
         # the posterior mean is the paired counterfactuals' mean difference, up to the
         # draws and the decoder's curvature
         assert np.corrcoef(rows["lfc_mean"], point[cells].mean(0))[0, 1] > 0.99
         assert np.corrcoef(rows["lfc_mean"], truth)[0, 1] > 0.9
-        # the issue's target is 0.9; measured 0.88-0.99 over regimes and seeds
-        # (docs/counterfactuals.md), so this guards the ranking, not the target
-        assert roc_auc_score(np.abs(truth) > 0.5, rows_05["prob_de"]) > 0.85
+        # the issue's targets: AUROC >= 0.9 (measured 0.967-0.981 here) and at most 10%
+        # false discoveries at prob_de > 0.95 (measured 1-4%)
+        assert roc_auc_score(np.abs(truth) > 0.5, rows_05["prob_de"]) > 0.9
         called = rows["prob_de"].to_numpy() > 0.95
         assert called.sum() > 20
         assert (np.abs(truth[called]) <= 0.25).mean() <= 0.1  # false discoveries
+        # lfc +- 1.645 SD holds the group's expected LFC: measured 0.83-0.90 per type; the
+        # posterior draws' SD alone, without the observed cells' spread, held about 0.6
+        inside = np.abs(rows["lfc_mean"] - expected[cells].mean(0)) <= 1.645 * rows["lfc_sd"]
+        assert inside.mean() > 0.78, (group, inside.mean())
         assert set(rows.columns) >= {"lfc_sd", "lfsr", "fdr", "mean_target", "mean_reference"}
         # the expected FDR of calling a gene falls as its probability rises
         order = np.argsort(-rows["prob_de"].to_numpy(), kind="stable")

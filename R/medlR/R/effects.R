@@ -73,10 +73,12 @@ MEDLBatchDistancePlot <- function(distances, title = "Distance between batch eff
 #' A batch-effect test from the model \code{\link{RunMEDL}} fitted. Every cell is decoded as
 #' if from batch \code{ident.1} and as if from \code{ident.2}, \code{n.samples} times from
 #' the posteriors of its code and of the two batches' random effects; per group and
-#' feature, the draws' mean difference over the group's cells is the posterior of the log
-#' fold change (natural log, on the scale of the data). Unlike \code{FindMarkers} on the
-#' observed cells, the comparison holds the cells fixed: only the batch changes. See the
-#' Python \code{MEDL.batch_effects}.
+#' feature, the draws' mean difference over the group's cells is the log fold change
+#' (natural log, on the scale of the data). Its SD adds to the draws' spread the sampling
+#' variance of the difference between the group's observed cells of the two batches, from
+#' which the model learnt it. Unlike \code{FindMarkers} on the observed cells, the
+#' comparison holds the cells fixed: only the batch changes. See the Python
+#' \code{MEDL.batch_effects}.
 #'
 #' @param object A Seurat object on which \code{RunMEDL} was run.
 #' @param ident.1,ident.2 The batch whose effect is measured and the batch it is compared
@@ -92,13 +94,15 @@ MEDLBatchDistancePlot <- function(distances, title = "Distance between batch eff
 #' @param seed Seed of the draws.
 #' @return A data.frame with one row per (group and) feature, features as row names (made
 #'   unique across groups, as \code{FindAllMarkers} does), sorted within each group by
-#'   \code{prob_de} then \code{|lfc_mean|}: \code{lfc_mean}, \code{lfc_sd} (the posterior
-#'   of \code{ident.1} minus \code{ident.2}), \code{prob_de} (posterior probability that
-#'   |lfc| > \code{delta}), \code{lfsr} (local false sign rate), \code{fdr} (posterior
-#'   expected false discovery proportion of calling every feature at least this probable:
+#'   \code{prob_de} then \code{|lfc_mean|}: \code{lfc_mean}, \code{lfc_sd} (the estimate of
+#'   \code{ident.1} minus \code{ident.2} and its uncertainty), \code{prob_de} (probability
+#'   that |lfc| > \code{delta}), \code{lfsr} (local false sign rate), \code{fdr} (expected
+#'   false discovery proportion of calling every feature at least this probable:
 #'   \code{fdr <= 0.05} keeps it below 5\%), \code{mean.1}, \code{mean.2} (the group's mean
-#'   decoded expression in each batch), \code{n_cells}, \code{gene}, and with
-#'   \code{group.by} the \code{group}. \code{MEDLBatchEffectPlot} draws it.
+#'   decoded expression in each batch), \code{n_cells} (the group's cells), \code{n.1},
+#'   \code{n.2} (its observed cells of each batch; with fewer than two the uncertainty is
+#'   that of one cell), \code{gene}, and with \code{group.by} the \code{group}.
+#'   \code{MEDLBatchEffectPlot} draws it.
 #' @export
 MEDLBatchEffects <- function(object, ident.1, ident.2, group.by = NULL, groups = NULL,
                              n.samples = 100, delta = 0.25, assay = NULL, reduction = NULL,
@@ -149,9 +153,11 @@ MEDLBatchEffects <- function(object, ident.1, ident.2, group.by = NULL, groups =
   table <- as.data.frame(table)
   names(table)[names(table) == "mean_target"] <- "mean.1"
   names(table)[names(table) == "mean_reference"] <- "mean.2"
+  names(table)[names(table) == "n_target"] <- "n.1"
+  names(table)[names(table) == "n_reference"] <- "n.2"
   table <- table[order(table$group, -table$prob_de, -abs(table$lfc_mean)), , drop = FALSE]
   columns <- c("lfc_mean", "lfc_sd", "prob_de", "lfsr", "fdr", "mean.1", "mean.2", "n_cells",
-               "gene", if (!is.null(group.by)) "group")
+               "n.1", "n.2", "gene", if (!is.null(group.by)) "group")
   table <- table[, columns, drop = FALSE]
   rownames(table) <- make.unique(as.character(table$gene))
   table

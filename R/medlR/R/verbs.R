@@ -13,9 +13,10 @@
 #' @param assay The assay holding the log-normalised data (default: the one \code{RunMEDL}
 #'   used).
 #' @param n.samples \code{NULL} (default), or a number of posterior draws (default variant
-#'   only): the assay \code{MEDLCF.<batch>} then holds the mean of the draws and a second
-#'   assay \code{MEDLCF.<batch>.sd} their standard deviation, the model's uncertainty about
-#'   each cell's expected profile.
+#'   only): the assay \code{MEDLCF.<batch>} holds the counterfactual as without it, and a
+#'   second assay \code{MEDLCF.<batch>.sd} the standard deviation of the decoded draws:
+#'   the counterfactual +/- 1.645 SD is a 90\% interval for each cell's expected
+#'   (log-normalised) profile in the batch, not for one noisy measurement.
 #' @param overwrite Replace existing assays of the same names.
 #' @param reduction The reduction holding the model when it came from
 #'   \code{IntegrateLayers(method = \link{MEDLIntegration})} (e.g. \code{"integrated.medl"});

@@ -285,11 +285,14 @@ class MEDL(Estimator):
             batch goes to encoder and decoder; ``"decoder"``: encode with the cell's own
             batch, decode with the target's (docs/counterfactuals.md).
         n_samples
-            Variational variant only: draw the cell's code and the target batch's random
-            effects ``n_samples`` times from their posteriors and return ``(mean, sd)`` of
-            the draws (cells x genes each) instead of the posterior-mean profile. The spread
-            is the model's uncertainty about the expected profile, not cell-to-cell noise;
-            docs/counterfactuals.md reports how well it is calibrated.
+            Variational variant only: also draw the cell's code and the target batch's
+            random effects ``n_samples`` times from their posteriors, and return
+            ``(mean, sd)`` (cells x genes each): ``mean`` is the point counterfactual (what
+            the call without ``n_samples`` returns), ``sd`` the spread of the decoded draws.
+            ``mean +/- 1.645 sd`` is a 90% interval for the cell's *expected*
+            log-normalised profile in ``target`` (what the target batch's cells of its
+            state average to), not for one noisy measurement; on simulated truth it held
+            82-91% (docs/counterfactuals.md, which gives every level and where it fails).
         sample_seed
             Seed of those draws.
 
@@ -358,8 +361,11 @@ class MEDL(Estimator):
         ``reference`` (the default counterfactual mode), ``n_samples`` times from the
         posteriors of its code and of the two batches' random effects, the same code for
         both. Per group and gene, the draws' mean difference over the group's cells is
-        the posterior of the log fold change on the scale of X (log-normalised, natural
-        log).
+        the log fold change on the scale of X (log-normalised, natural log). Its SD adds
+        to the draws' spread the sampling variance of the difference between the
+        group's observed cells of the two batches: the model learnt the difference from
+        those cells, so it knows it no better than they tell (the draws alone were far
+        too narrow; docs/counterfactuals.md).
 
         Parameters
         ----------
@@ -385,13 +391,17 @@ class MEDL(Estimator):
         -------
         DataFrame with one row per group x gene (groups in order, genes in X's order):
         ``group`` (``"all"`` without groups), ``gene``, ``lfc_mean`` and ``lfc_sd`` (the
-        posterior of target minus reference), ``prob_de`` (the posterior probability
-        that ``|lfc| > delta``), ``lfsr`` (local false sign rate: the posterior
-        probability that the sign of ``lfc_mean`` is wrong), ``fdr`` (the posterior
-        expected false discovery proportion of calling every gene of the group with at
-        least this ``prob_de``: calling ``fdr <= alpha`` keeps it below ``alpha``),
-        ``mean_target``, ``mean_reference`` (the group's mean decoded profiles) and
-        ``n_cells``. docs/counterfactuals.md reports how well these are calibrated.
+        normal approximation to the uncertainty of target minus reference),
+        ``prob_de`` (the probability under it that ``|lfc| > delta``), ``lfsr`` (local
+        false sign rate: the probability that the sign of ``lfc_mean`` is wrong),
+        ``fdr`` (the expected false discovery proportion of calling every gene of the
+        group with at least this ``prob_de``: calling ``fdr <= alpha`` keeps it below
+        ``alpha``), ``mean_target``, ``mean_reference`` (the group's mean decoded
+        profiles), ``n_cells`` (the group's cells, all decoded) and ``n_target``,
+        ``n_reference`` (its observed cells of the two batches; a side with fewer than two
+        counts as one cell with the group's variance, so the SD is wide where no cells
+        of a batch say what the difference is). docs/counterfactuals.md reports how well
+        these are calibrated.
         """
         self._check_fitted()
         mat = self._input(X)
@@ -423,7 +433,9 @@ class MEDL(Estimator):
             group_codes,
         )
         counts = np.bincount(group_codes, minlength=len(names))
-        return effects.effect_table(sums, counts, names, genes, delta)
+        side = np.where(own == pair[0], 0, np.where(own == pair[1], 1, -1))
+        spread, observed = effects.observed_spread(mat, side, group_codes, len(names))
+        return effects.effect_table(sums, counts, names, genes, delta, spread, observed)
 
     def _counterfactual_mode(self, mode: str | None) -> str:
         """The mode asked for, or the model's default, checked against what it can do."""

@@ -73,7 +73,7 @@ test_that("MEDLCounterfactual and MEDLEmbed reuse the saved model", {
   expect_error(MEDLCounterfactual(obj, target = "A"), "run RunMEDL")
 })
 
-test_that("MEDLCounterfactual with n.samples adds the mean and the spread of the draws", {
+test_that("MEDLCounterfactual with n.samples adds the spread of the draws beside the point", {
   need_python()
   obj <- run_fast(simulated_object(), batch = "donor", seed = 2)
   expect_error(MEDLCounterfactual(obj, target = "B", n.samples = 0), "n.samples must be")
@@ -85,6 +85,10 @@ test_that("MEDLCounterfactual with n.samples adds the mean and the spread of the
   expect_equal(dim(sd), dim(mean))
   expect_equal(colnames(sd), colnames(obj))
   expect_true(all(sd >= 0) && max(sd) > 0)
+  # the interval is centred on the counterfactual itself, as without n.samples
+  point <- MEDLCounterfactual(obj, target = "B")
+  expect_equal(mean, as.matrix(SeuratObject::GetAssayData(point, slot = "data",
+                                                          assay = "MEDLCF.B")))
 })
 
 test_that("verbose = TRUE prints compact progress lines that reach the R console", {

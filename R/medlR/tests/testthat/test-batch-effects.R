@@ -18,7 +18,7 @@ test_that("MEDLBatchEffects finds the genes batch1 shifts, per cell type", {
   expect_identical(obj, before)
   expect_s3_class(eff, "data.frame")
   expect_equal(names(eff), c("lfc_mean", "lfc_sd", "prob_de", "lfsr", "fdr", "mean.1",
-                             "mean.2", "n_cells", "gene", "group"))
+                             "mean.2", "n_cells", "n.1", "n.2", "gene", "group"))
   expect_equal(nrow(eff), 4 * 100)
   expect_false(anyDuplicated(rownames(eff)) > 0)
   for (g in unique(eff$group)) {
@@ -36,6 +36,9 @@ test_that("MEDLBatchEffects finds the genes batch1 shifts, per cell type", {
     rows <- eff[eff$group == g, ]
     truth <- colMeans(diff[types == g, , drop = FALSE])[match(rows$gene, rownames(obj))]
     expect_equal(rows$n_cells[1], sum(types == g))
+    # the observed cells of each batch, whose spread widens lfc_sd
+    expect_equal(rows$n.1[1], sum(obj$cell_type == g & obj$batch == "batch1"))
+    expect_equal(rows$n.2[1], sum(obj$cell_type == g & obj$batch == "batch0"))
     expect_gt(stats::cor(rows$lfc_mean, truth), 0.9)
     expect_gt(auroc(rows$prob_de, abs(truth) > 0.5), 0.85)
   }
