@@ -113,13 +113,14 @@ def test_counterfactual_intervals_cover_the_expected_profile(cf_model, mixed_dat
 
 
 def test_default_latents_mix_batches_keep_biology_and_separate_effects(cf_model, mixed_data):
-    """FE: batches mixed (kNN entropy) and cell types kept (kNN purity) next to PCA; RE stays
-    batch-specific."""
+    """FE: batches mixed (kNN entropy, against the most mixing that keeps the cell types:
+    measured 0.978 of 0.998 on this seed, 0.979 of 0.998 on seed 1; PCA 0.001) and cell
+    types kept (kNN purity) next to PCA; RE stays batch-specific."""
     X, batch, types = mixed_data.X, mixed_data.obs["batch"], mixed_data.obs["cell_type"]
     pcs = PCA(latent_dim=10).fit_transform(X)
     fe, re = cf_model.fixed_effects(X), cf_model.random_effects(X, batch)
     assert batch_entropy(pcs, batch) < 0.3  # the batch effect splits the uncorrected space
-    assert batch_entropy(fe, batch) > 0.8
+    assert batch_entropy(fe, batch) > 0.9 * medl.metrics.batch_entropy_ceiling(batch, types)
     assert knn_purity(fe, types) >= 0.95 * knn_purity(pcs, types)
     assert silhouette(re, batch) > silhouette(fe, batch) + 0.1
 
