@@ -56,10 +56,11 @@ if __name__ == "__main__":
     else:
         data = medl.datasets.simulate(n_cells=400, n_genes=60, n_batches=3, seed=1)
         model = medl.MEDL(hidden=(64, 16), variant="paper", lr=1e-3, device="cpu", seed=0)
-        distributed.fit(model, data.X, data.obs["batch"], max_epochs=4, patience=5,
+        distributed.fit(model, data.X, data.obs["batch"], max_epochs=2, patience=5,
                         batch_size=128)  # fmt: skip
         if torch.distributed.get_rank() == 0:
             np.savez(out, fe=model.fixed_effects(data.X),
                      re=model.random_effects(data.X, data.obs["batch"]),
-                     val=model.history.filter(like=".val.total").to_numpy())  # fmt: skip
+                     val=model.history.filter(like=".val.total").to_numpy(),
+                     best=[model.fit_info["best_epoch"][k] for k in ("fe", "re")])  # fmt: skip
     distributed.shutdown()
