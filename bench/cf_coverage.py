@@ -87,7 +87,7 @@ def coverage(errors: list[np.ndarray], levels=LEVELS) -> list[float]:
     return [round(float((ratio <= norm.ppf(0.5 + q / 2)).mean()), 3) for q in levels]
 
 
-def plot(curves: dict[str, dict[str, list[float]]], path: str) -> None:
+def plot(curves: dict[str, dict[str, list[float]]], noise_free: list[float], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,8 +101,7 @@ def plot(curves: dict[str, dict[str, list[float]]], path: str) -> None:
         for regime, kinds in curves.items():
             ax.plot(CURVE, kinds[kind], marker="o", ms=3, label=regime)
         if kind == "expected":
-            everything = curves[next(iter(curves))]["noise_free_all"]
-            ax.plot(CURVE, everything, color="black", lw=1, ls=":",
+            ax.plot(CURVE, noise_free, color="black", lw=1, ls=":",
                     label="vs log1p(1e4 p), all regimes")  # fmt: skip
         ax.set(title=titles[kind], xlabel="nominal coverage", xlim=(0, 1), ylim=(0, 1))
         ax.title.set_fontsize(9)
@@ -139,10 +138,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         noise_free_all += per_seed["noise_free"]
         curves[regime] = {k: np.mean(v, axis=0).round(3).tolist() for k, v in per_seed.items()}
-    for kinds in curves.values():
-        kinds["noise_free_all"] = np.mean(noise_free_all, axis=0).round(3).tolist()
     if args.plot:
-        plot(curves, args.plot)
+        plot(curves, np.mean(noise_free_all, axis=0).tolist(), args.plot)
 
 
 if __name__ == "__main__":

@@ -292,7 +292,8 @@ class MEDL(Estimator):
             ``mean +/- 1.645 sd`` is a 90% interval for the cell's *expected*
             log-normalised profile in ``target`` (what the target batch's cells of its
             state average to), not for one noisy measurement; on simulated truth it held
-            82-91% (docs/counterfactuals.md, which gives every level and where it fails).
+            84-91% at 1,500 cells x 300 genes and less on smaller data (0.64 at 600 x 100;
+            docs/counterfactuals.md gives every level and where it fails).
         sample_seed
             Seed of those draws.
 

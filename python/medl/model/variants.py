@@ -276,7 +276,7 @@ class VariationalDesign(Design):
         The interval is centred on the point counterfactual, not on the draws' mean: the
         code's posterior is wide (KL weight 8) and the decoder curved, so the average of
         decoded draws is pulled towards each gene's mean, and on simulated truth it erred
-        more (RMS 0.22-0.37 against 0.18-0.32; docs/counterfactuals.md)."""
+        more (RMS 0.215-0.372 against 0.195-0.322; docs/counterfactuals.md)."""
         fe = model.modules["fe"]
 
         def draws(x: torch.Tensor, own: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
