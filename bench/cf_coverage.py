@@ -13,7 +13,10 @@ and ``sd``; printed, one JSON line per fit, the share of cell x gene entries wit
 - ``noise_free``: truth = ``log1p(1e4 p)`` (the truth layers), above ``expected`` where
   counts are few (Jensen's inequality), which no model of log-normalised X estimates;
 - ``draws_mean``: against ``expected``, centred on the mean of the decoded draws instead
-  (what ``counterfactual(n_samples=)`` returned before: the same SD, a worse centre).
+  (what ``counterfactual(n_samples=)`` returned before: the same SD, a worse centre);
+- ``knn``: the trivial baseline, against ``expected``: the mean of the cell's 15 nearest
+  cells of the target batch (50 PCs of X, ``medl.model.baselines``' matcher) with their
+  standard error, ``sd / sqrt(15)``, as the interval's SD.
 
 ``--plot PATH`` draws nominal against observed coverage (mean over seeds) per regime.
 About 4 minutes on 2 CPU cores at the default size.
@@ -41,7 +44,8 @@ REGIMES = {
 }
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 CURVE = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
-KINDS = ("expected", "noise_free", "draws_mean")
+KINDS = ("expected", "noise_free", "draws_mean", "knn")
+K = 15
 
 
 def draws_mean(model, X, batch, target, n: int = 100) -> np.ndarray:
@@ -59,6 +63,19 @@ def draws_mean(model, X, batch, target, n: int = 100) -> np.ndarray:
     return model._map(mat, run, own, dest)
 
 
+def knn_interval(X, batch, target: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kNN matcher's counterfactual and the standard error of its neighbours' mean."""
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import NearestNeighbors
+
+    dense = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    space = PCA(n_components=50, random_state=seed).fit_transform(dense)
+    pool = np.flatnonzero(batch.astype(str).to_numpy() == target)
+    nearest = NearestNeighbors(n_neighbors=K).fit(space[pool]).kneighbors(space)[1]
+    values = dense[pool[nearest]]
+    return values.mean(1), values.std(1, ddof=1) / np.sqrt(K)
+
+
 def standardised_errors(model, a) -> tuple[dict[str, list[np.ndarray]], dict[str, float]]:
     """``|truth - centre| / sd`` of every moved cell x gene entry by kind, and RMS errors."""
     X, batch = a.X, a.obs["batch"]
@@ -70,13 +87,16 @@ def standardised_errors(model, a) -> tuple[dict[str, list[np.ndarray]], dict[str
         expected = true_counterfactual(a, target, expected=True)[moved]
         noise_free = true_counterfactual(a, target)[moved]
         mean, sd = model.counterfactual(X, batch, target, n_samples=100)
-        sd = np.maximum(sd[moved], 1e-12)
+        knn_mean, knn_se = knn_interval(X, batch, target, model.params["seed"])
         centres = {"expected": mean[moved], "noise_free": mean[moved],
-                   "draws_mean": draws_mean(model, X, batch, target)[moved]}  # fmt: skip
-        truths = {"expected": expected, "noise_free": noise_free, "draws_mean": expected}
+                   "draws_mean": draws_mean(model, X, batch, target)[moved],
+                   "knn": knn_mean[moved]}  # fmt: skip
+        sds = {k: sd[moved] for k in KINDS} | {"knn": knn_se[moved]}
+        truths = {"expected": expected, "noise_free": noise_free, "draws_mean": expected,
+                  "knn": expected}  # fmt: skip
         for k in KINDS:
             err = np.abs(truths[k] - centres[k])
-            out[k].append(err / sd)
+            out[k].append(err / np.maximum(sds[k], 1e-12))
             sq[k].append(err**2)
     rms = {k: round(float(np.sqrt(np.concatenate(v).mean())), 3) for k, v in sq.items()}
     return out, rms
@@ -87,7 +107,8 @@ def coverage(errors: list[np.ndarray], levels=LEVELS) -> list[float]:
     return [round(float((ratio <= norm.ppf(0.5 + q / 2)).mean()), 3) for q in levels]
 
 
-def plot(curves: dict[str, dict[str, list[float]]], noise_free: list[float], path: str) -> None:
+def plot(curves: dict[str, dict[str, list[float]]], noise_free: list[float], knn: list[float],
+         path: str) -> None:  # fmt: skip
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,6 +124,8 @@ def plot(curves: dict[str, dict[str, list[float]]], noise_free: list[float], pat
         if kind == "expected":
             ax.plot(CURVE, noise_free, color="black", lw=1, ls=":",
                     label="vs log1p(1e4 p), all regimes")  # fmt: skip
+            ax.plot(CURVE, knn, color="black", lw=1, ls="-.",
+                    label="kNN matcher ± SE, all regimes")  # fmt: skip
         ax.set(title=titles[kind], xlabel="nominal coverage", xlim=(0, 1), ylim=(0, 1))
         ax.title.set_fontsize(9)
     axes[0].set_ylabel("observed coverage of the expected profile")
@@ -119,7 +142,7 @@ def main() -> None:
     parser.add_argument("--plot", help="write the calibration plot here (PNG)")
     args = parser.parse_args()
     curves: dict[str, dict[str, list]] = {}
-    noise_free_all = []
+    pooled = {"noise_free": [], "knn": []}
     for regime in args.regimes:
         per_seed = {k: [] for k in KINDS}
         for seed in args.seeds:
@@ -136,10 +159,12 @@ def main() -> None:
             for kind in KINDS:
                 per_seed[kind].append(coverage(errors[kind], CURVE))
             print(json.dumps(row), flush=True)
-        noise_free_all += per_seed["noise_free"]
+        for kind, runs in pooled.items():
+            runs += per_seed[kind]
         curves[regime] = {k: np.mean(v, axis=0).round(3).tolist() for k, v in per_seed.items()}
     if args.plot:
-        plot(curves, np.mean(noise_free_all, axis=0).tolist(), args.plot)
+        means = {k: np.mean(v, axis=0).tolist() for k, v in pooled.items()}
+        plot(curves, means["noise_free"], means["knn"], args.plot)
 
 
 if __name__ == "__main__":
