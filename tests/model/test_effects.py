@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import norm
 
-from medl.model.effects import effect_table, observed_spread
+from medl.model.effects import effect_table, observed_spread, stratified_means
 
 
 def test_observed_spread_is_the_sampling_variance_of_the_difference_of_means():
@@ -39,3 +39,45 @@ def test_effect_table_adds_the_spread_and_reads_probabilities_off_the_normal():
     want = norm.sf((0.25 - mean) / sd) + norm.cdf((-0.25 - mean) / sd)
     np.testing.assert_allclose(plain["prob_de"], want, rtol=1e-10)
     np.testing.assert_allclose(plain["lfsr"], norm.cdf(-mean / sd), rtol=1e-10)
+
+
+def test_stratified_means_reweight_each_side_to_the_groups_make_up():
+    """Group 0 has two strata: stratum 0 is 22 of its 40 cells but only 5 of its 20 target
+    cells. Each side's mean is the strata's means weighted by the group's shares (0.55,
+    0.45), not the side's own make-up, and the spread the weighted variances of the means."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 4)) + np.arange(4)
+    group = np.array([0] * 40 + [1] * 10)
+    strata = np.array([0] * 5 + [1] * 15 + [0] * 12 + [1] * 3 + [0] * 15)
+    side = np.array([0] * 20 + [1] * 15 + [-1] * 5 + [0] * 5 + [1] * 5)
+    X[(strata == 1) & (group == 0)] += 5.0  # a stratum far from the other
+    chunks = [(slice(0, 23), X[:23]), (slice(23, 50), X[23:])]
+    means, spread, counts = stratified_means(chunks, side, group, 2, strata, 2, 4)
+    w = {0: 22 / 40, 1: 18 / 40}
+    want_mean, want_var = np.zeros((2, 4)), np.zeros(4)
+    for s_ in (0, 1):
+        for b in (0, 1):
+            cells = (group == 0) & (strata == s_) & (side == b)
+            want_mean[b] += w[s_] * X[cells].mean(0)
+            want_var += w[s_] ** 2 * X[cells].var(0, ddof=1) / cells.sum()
+    np.testing.assert_allclose(means[0], want_mean, rtol=1e-10)
+    np.testing.assert_allclose(spread[0], want_var, rtol=1e-10)
+    np.testing.assert_array_equal(counts, [[20, 15], [5, 5]])
+    # group 1 is one stratum: the plain difference of means and observed_spread's variance
+    one = group == 1
+    difference = X[one & (side == 0)].mean(0) - X[one & (side == 1)].mean(0)
+    np.testing.assert_allclose(means[1, 0] - means[1, 1], difference, rtol=1e-10)
+    plain, _ = observed_spread(X, side, group, 2)
+    np.testing.assert_allclose(spread[1], plain[1], rtol=1e-10)
+
+
+def test_effect_table_applies_the_correction_to_both_sides_and_the_lfc():
+    rng = np.random.default_rng(3)
+    sums = rng.normal(size=(52, 1, 3)) * 10
+    shift = np.array([[[0.1, 0.2, 0.3], [0.3, 0.0, -0.1]]])
+    plain = effect_table(sums, np.array([10]), ["g"], list("abc"), 0.25)
+    moved = effect_table(sums, np.array([10]), ["g"], list("abc"), 0.25, correction=shift)
+    np.testing.assert_allclose(moved["lfc_mean"] - plain["lfc_mean"], [-0.2, 0.2, 0.4])
+    np.testing.assert_allclose(moved["mean_target"] - plain["mean_target"], shift[0, 0])
+    np.testing.assert_allclose(moved["mean_reference"] - plain["mean_reference"], shift[0, 1])
+    np.testing.assert_allclose(moved["lfc_sd"], plain["lfc_sd"])
