@@ -407,9 +407,9 @@ class MEDL(Estimator):
         ``mean_reference`` (the group's mean decoded profiles, each with its batch's
         correction), ``n_cells`` (the group's cells, all decoded) and ``n_target``,
         ``n_reference`` (its observed cells of the two batches; a side with fewer than two
-        counts as one cell with the group's variance, so the SD is wide where no cells
-        of a batch say what the difference is). docs/counterfactuals.md reports how well
-        these are calibrated.
+        cells of a state counts as one cell with that state's variance, so the SD is wide
+        where no cells of a batch say what the difference is). docs/counterfactuals.md
+        reports how well these are calibrated.
         """
         self._check_fitted()
         mat = self._input(X)
