@@ -15,8 +15,9 @@ and ``sd``; printed, one JSON line per fit, the share of cell x gene entries wit
 - ``draws_mean``: against ``expected``, centred on the mean of the decoded draws instead
   (what ``counterfactual(n_samples=)`` returned before: the same SD, a worse centre);
 - ``knn``: the trivial baseline, against ``expected``: the mean of the cell's 15 nearest
-  cells of the target batch (50 PCs of X, ``medl.model.baselines``' matcher) with their
-  standard error, ``sd / sqrt(15)``, as the interval's SD.
+  cells of the target batch (in 50 PCs of X, the recipe of ``medl.model.baselines``'
+  kNN matcher, which returns no spread) with their standard error, ``sd / sqrt(15)``, as
+  the interval's SD.
 
 ``--plot PATH`` draws nominal against observed coverage (mean over seeds) per regime.
 About 4 minutes on 2 CPU cores at the default size.
@@ -63,13 +64,18 @@ def draws_mean(model, X, batch, target, n: int = 100) -> np.ndarray:
     return model._map(mat, run, own, dest)
 
 
-def knn_interval(X, batch, target: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The kNN matcher's counterfactual and the standard error of its neighbours' mean."""
+def pca_space(X, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """X as float64 and its 50 principal components, the kNN matcher's search space."""
     from sklearn.decomposition import PCA
-    from sklearn.neighbors import NearestNeighbors
 
     dense = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
-    space = PCA(n_components=50, random_state=seed).fit_transform(dense)
+    return dense, PCA(n_components=50, random_state=seed).fit_transform(dense)
+
+
+def knn_interval(dense, space, batch, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """The kNN matcher's counterfactual and the standard error of its neighbours' mean."""
+    from sklearn.neighbors import NearestNeighbors
+
     pool = np.flatnonzero(batch.astype(str).to_numpy() == target)
     nearest = NearestNeighbors(n_neighbors=K).fit(space[pool]).kneighbors(space)[1]
     values = dense[pool[nearest]]
@@ -82,12 +88,13 @@ def standardised_errors(model, a) -> tuple[dict[str, list[np.ndarray]], dict[str
     own = batch.astype(str).to_numpy()
     out = {k: [] for k in KINDS}
     sq = {k: [] for k in KINDS}
+    dense, space = pca_space(X, model.params["seed"])
     for target in batch.cat.categories:
         moved = own != target
         expected = true_counterfactual(a, target, expected=True)[moved]
         noise_free = true_counterfactual(a, target)[moved]
         mean, sd = model.counterfactual(X, batch, target, n_samples=100)
-        knn_mean, knn_se = knn_interval(X, batch, target, model.params["seed"])
+        knn_mean, knn_se = knn_interval(dense, space, batch, target)
         centres = {"expected": mean[moved], "noise_free": mean[moved],
                    "draws_mean": draws_mean(model, X, batch, target)[moved],
                    "knn": knn_mean[moved]}  # fmt: skip

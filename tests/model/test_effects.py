@@ -1,27 +1,34 @@
-"""The observed cells' spread that widens the batch-effect table's SD."""
+"""The observed cells' residual means and spread that correct the batch-effect table."""
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.stats import norm
 
-from medl.model.effects import effect_table, observed_spread, stratified_means
+from medl.model.effects import effect_table, stratified_means
 
 
-def test_observed_spread_is_the_sampling_variance_of_the_difference_of_means():
+def _one_stratum(X, side, group, n_groups, chunk):
+    """stratified_means with every cell in one stratum, fed in chunks of ``chunk`` rows."""
+    chunks = [(slice(i, i + chunk), X[i : i + chunk]) for i in range(0, len(X), chunk)]
+    strata = np.zeros(len(X), dtype=np.int64)
+    return stratified_means(chunks, side, group, n_groups, strata, 1, X.shape[1])
+
+
+def test_one_stratum_is_the_difference_of_means_and_its_sampling_variance():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5)) * np.arange(1, 6)
     side = np.array([0] * 20 + [1] * 15 + [-1] * 5 + [0] * 1 + [-1] * 19)
     group = np.array([0] * 40 + [1] * 20)  # group 1: one target cell, no reference cell
-    spread, observed = observed_spread(sp.csr_matrix(X), side, group, 2, chunk=7)
+    means, spread, observed = _one_stratum(X, side, group, 2, chunk=7)
+    np.testing.assert_allclose(means[0, 0] - means[0, 1], X[:20].mean(0) - X[20:35].mean(0))
     want = X[:20].var(0, ddof=1) / 20 + X[20:35].var(0, ddof=1) / 15
     np.testing.assert_allclose(spread[0], want, rtol=1e-10)
     np.testing.assert_array_equal(observed, [[20, 15], [1, 0]])
     # fewer than two cells on a side: the group's variance, as one cell per side
     np.testing.assert_allclose(spread[1], 2 * X[40:].var(0, ddof=1), rtol=1e-10)
-    dense, _ = observed_spread(X, side, group, 2)
-    np.testing.assert_allclose(dense, spread, rtol=1e-10)
+    _, whole, _ = _one_stratum(X, side, group, 2, chunk=len(X))
+    np.testing.assert_allclose(whole, spread, rtol=1e-10)
 
 
 def test_effect_table_adds_the_spread_and_reads_probabilities_off_the_normal():
@@ -63,12 +70,12 @@ def test_stratified_means_reweight_each_side_to_the_groups_make_up():
     np.testing.assert_allclose(means[0], want_mean, rtol=1e-10)
     np.testing.assert_allclose(spread[0], want_var, rtol=1e-10)
     np.testing.assert_array_equal(counts, [[20, 15], [5, 5]])
-    # group 1 is one stratum: the plain difference of means and observed_spread's variance
-    one = group == 1
-    difference = X[one & (side == 0)].mean(0) - X[one & (side == 1)].mean(0)
+    # group 1 is one stratum: the plain difference of means and its sampling variance
+    one, zero = (group == 1) & (side == 0), (group == 1) & (side == 1)
+    difference = X[one].mean(0) - X[zero].mean(0)
     np.testing.assert_allclose(means[1, 0] - means[1, 1], difference, rtol=1e-10)
-    plain, _ = observed_spread(X, side, group, 2)
-    np.testing.assert_allclose(spread[1], plain[1], rtol=1e-10)
+    plain = X[one].var(0, ddof=1) / one.sum() + X[zero].var(0, ddof=1) / zero.sum()
+    np.testing.assert_allclose(spread[1], plain, rtol=1e-10)
 
 
 def test_effect_table_applies_the_correction_to_both_sides_and_the_lfc():

@@ -15,7 +15,7 @@ the mean error it makes on the cells that were measured).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,6 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import norm
 
-from ..train.device import dense_rows, row_chunks
 from ..validate import check_labels
 
 
@@ -57,25 +56,6 @@ def _distances(profiles: np.ndarray, batches: list[str]) -> pd.DataFrame:
     np.fill_diagonal(d2, 0.0)
     index = pd.Index(batches, name="batch")
     return pd.DataFrame(np.sqrt(d2), index=index, columns=pd.Index(batches, name="to"))
-
-
-def observed_spread(
-    mat: Any, side: np.ndarray, group_codes: np.ndarray, n_groups: int, chunk: int = 8192
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per group, the sampling variance of the observed difference of mean expression
-    between its target-batch and its reference-batch cells (groups x genes), and those
-    cell counts (groups x 2).
-
-    ``side`` is 0 for a cell of the target batch, 1 of the reference, -1 of another. A side
-    with fewer than two cells takes the variance of all the group's cells (of every batch;
-    of all cells if the group has fewer than two) and counts as one cell: a difference
-    that no observed cells pin down gets the uncertainty of a single cell.
-    """
-    strata = np.zeros(len(side), dtype=np.int64)
-    _, spread, counts = stratified_means(
-        _row_values(mat, chunk), side, group_codes, n_groups, strata, 1, mat.shape[1]
-    )
-    return spread, counts
 
 
 def stratified_means(
@@ -149,11 +129,6 @@ def state_strata(codes: np.ndarray, n_strata: int = 10, seed: int = 0) -> np.nda
     fit_rows = rng.choice(codes.shape[0], min(codes.shape[0], 50_000), replace=False)
     means = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(codes[fit_rows])
     return means.predict(codes).astype(np.int64)
-
-
-def _row_values(mat: Any, chunk: int) -> Iterator[tuple[slice, np.ndarray]]:
-    for rows in row_chunks(mat.shape[0], chunk):
-        yield rows, np.asarray(dense_rows(mat, rows), dtype=np.float64)
 
 
 def effect_table(

@@ -454,7 +454,10 @@ class MEDL(Estimator):
         """Each cell's expression minus its point reconstruction in its own batch, as
         ``(rows, cells x genes)`` chunks."""
         decode = self.design.counterfactual(self, mode)
-        residual = lambda x, o: self.scaler.inverse(x) - decode(x, o, o)  # noqa: E731
+
+        def residual(x: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+            return self.scaler.inverse(x) - decode(x, o, o)
+
         chunks = self._chunks(mat, residual, (own,), chunk)
         for rows, out in zip(row_chunks(mat.shape[0], chunk), chunks):
             yield rows, out.cpu().numpy().astype(np.float64)
