@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks, as one script for a lent GPU machine (CI has no GPU): the CUDA tests, the
 # training benchmark at 38k x 3k x 19 batches (fp32, tf32, bf16), default-fit wall time and
-# one epoch on a million cells, the time to a correct result at 38k cells. Results land in
-# $OUT (default gpu_out/).
+# one epoch on a million cells, the uncertainty outputs' time, the time to a correct result
+# at 38k cells. Results land in $OUT (default gpu_out/).
 #
 # That machine has torch but not anndata/scanpy and cannot download; carry their wheels in
 # .whl/ (see docs/benchmarks.md, "GPU") and they are installed into /tmp/site first.
@@ -36,6 +36,10 @@ timeout 130 python3 bench/default_fit.py --cells 500 2000 10000 --device cuda \
 echo "== one epoch, 1,000,000 x 3,000, 19 batches (sparse on device)"
 timeout 90 python3 bench/bench.py --cells 1000000 --genes 3000 --batches 19 --density 0.05 \
   --epochs 1 --parts full --json "$OUT/bench_1m.json"
+
+echo "== uncertainty outputs after a default fit: batch_effects, 100 sampled counterfactuals"
+timeout 200 python3 bench/effects_time.py --sizes 10000x2000 38000x3000 --device cuda \
+  --json "$OUT/effects_time.json"
 
 echo "== time to a correct result: defaults, 38k x 3k x 19 batches (fit to the end of training)"
 timeout 240 python3 bench/time_to_result.py --sizes 38000x3000x19 --no-kang --models medl \

@@ -40,3 +40,20 @@ def test_reduced_precision_on_cuda_stays_close_to_fp32(
     # against fp32 on the same GPU: an ignored setting would give exactly its output
     exact = medl.MEDL.load(path, device="cuda", precision="fp32").fixed_effects(X)
     assert np.abs(fast.fixed_effects(X) - exact).max() > 0, f"{precision} changed nothing"
+
+
+def test_batch_effects_on_cuda_agree_with_cpu(small_data, tmp_path):
+    """The same model's batch-effect table on the GPU and on the CPU: the observed cells'
+    correction is computed on the device, and only the draws' random streams differ."""
+    X, batch, types = small_data.X, small_data.obs["batch"], small_data.obs["cell_type"]
+    gpu = medl.MEDL(**{**SMALL, "device": "cuda"}).fit(X, batch, **FIT)
+    cpu = medl.MEDL.load(gpu.save(tmp_path / "m"), device="cpu")
+    on_gpu, on_cpu = (
+        m.batch_effects(X, batch, "batch1", "batch0", groups=types, n_samples=200)
+        for m in (gpu, cpu)
+    )
+    for column in ("group", "gene", "n_target", "n_reference", "n_cells"):
+        assert (on_gpu[column] == on_cpu[column]).all(), column
+    gap = np.abs(on_gpu["lfc_mean"] - on_cpu["lfc_mean"]) / on_cpu["lfc_sd"]
+    assert gap.max() < 0.5, gap.max()
+    np.testing.assert_allclose(on_gpu["lfc_sd"], on_cpu["lfc_sd"], rtol=0.2)
