@@ -8,14 +8,17 @@ offset where it matters: each pair is the same kind of cell seen in two batches.
 of batch ``s`` sent to batch ``t`` is moved by the kernel-weighted mean of ``code(q) -
 code(p)`` over its ``k`` nearest anchors ``p`` of batch ``s`` whose partners ``q`` are in
 batch ``t`` (the correction vectors of Seurat's and fastMNN's integration, here in the
-code), then decoded with ``t``'s effects. Where the code is already aligned the move is
-near zero (docs/method.md gives the measurements).
+code; weights that fall to zero at the k-th, so the move is continuous in the code,
+:mod:`medl.model.neighbours`), then decoded with ``t``'s effects. Where the code is
+already aligned the move is near zero (docs/method.md gives the measurements).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from .neighbours import kernel_neighbours, query_chunk
 
 #: At most this many pairs are kept (a random subset), which bounds memory on large data.
 MAX_PAIRS = 50_000
@@ -115,13 +118,8 @@ class AnchorTransport:
                     continue
                 start = self.start[anchors].float()
                 delta = self.end[anchors].float() - start
-                k = min(self.k, len(start))
                 cells = torch.nonzero((own == s) & (dest == t)).squeeze(1)
-                # distance matrices of at most ~4M entries at a time
-                for part in cells.split(max(1, 2**22 // len(start))):
-                    dist = torch.cdist(z[part], start).square()
-                    near, idx = dist.topk(k, dim=1, largest=False)
-                    # Gaussian weights, bandwidth the k-th nearest anchor's squared distance
-                    weights = torch.softmax(-near / near[:, -1:].clamp_min(1e-12), dim=1)
+                for part in cells.split(query_chunk(len(start))):
+                    idx, weights = kernel_neighbours(z[part], start, self.k)
                     out[part] += (weights.unsqueeze(2) * delta[idx]).sum(1)
         return out.to(dtype)
