@@ -10,7 +10,7 @@ adversary, and decoding one code with another batch's effects is a counterfactua
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -111,19 +111,18 @@ class MixedEffectsVAE(nn.Module):
         n: int,
         generator: torch.Generator,
         move: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``n`` draws (n x cells x genes) of the decoded expression in the batches ``codes``:
-        the code from its posterior (its mean shifted by ``move``), the batches' layers
-        from theirs."""
+    ) -> Iterator[torch.Tensor]:
+        """``n`` draws (each cells x genes), one at a time, of the decoded expression in the
+        batches ``codes``: the code from its posterior (its mean shifted by ``move``), the
+        batches' layers from theirs. One at a time, so that callers keep running moments
+        instead of ``n`` copies of the output."""
         mean, logvar = self.posterior(x)
         if move is not None:
             mean = mean + move
         std = torch.exp(0.5 * logvar)
-        draws = []
         for _ in range(n):
             noise = torch.randn(mean.shape, generator=generator, device=x.device, dtype=x.dtype)
-            draws.append(self._decode(mean + std * noise, self.effects.sample(codes, generator)))
-        return torch.stack(draws)
+            yield self._decode(mean + std * noise, self.effects.sample(codes, generator))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The batch-free profile: decoded with the batches' average effects."""
