@@ -1,15 +1,17 @@
 """Coverage of the counterfactual intervals on simulated truth, with a calibration plot (issue 25).
 
 Three regimes of ``medl.datasets.simulate`` (3 batches, 4 cell types; 1500 cells x 300
-genes unless ``--cells``): batch effects independent of cell type, cell types confounded
-with batch (0.8), and type-specific batch effects (interaction 1.0 over a shared effect of
-0.5); seeds 0-2; the default MEDL, fitted once per data set. For every cell sent to every
-other batch, ``counterfactual(n_samples=100)`` gives ``mean`` (the point counterfactual)
-and ``sd``; printed, one JSON line per fit, the share of cell x gene entries with
+genes unless ``--cells``, ``--genes``): batch effects independent of cell type, cell
+types confounded with batch (0.8), and type-specific batch effects (interaction 1.0 over a
+shared effect of 0.5); seeds 0-2; the default MEDL, fitted once per data set. For every
+cell sent to every other batch, ``counterfactual(n_samples=100)`` gives ``mean`` (the point
+counterfactual) and ``sd``; printed, one JSON line per fit, the share of cell x gene entries with
 ``|truth - centre| <= z sd`` at nominal 50/80/90/95%, and the RMS error of the centre:
 
 - ``expected``: truth = the expected log-normalised profile in the target batch
-  (``true_counterfactual(expected=True)``), the quantity the interval is for;
+  (``true_counterfactual(expected=True)``), the quantity the interval is for (the default:
+  the decode corrected by the target batch's neighbours' residuals);
+- ``uncorrected``: the same, with ``correct=False`` (the model's decode and the draws' SD);
 - ``noise_free``: truth = ``log1p(1e4 p)`` (the truth layers), above ``expected`` where
   counts are few (Jensen's inequality), which no model of log-normalised X estimates;
 - ``draws_mean``: against ``expected``, centred on the mean of the decoded draws instead
@@ -22,7 +24,7 @@ and ``sd``; printed, one JSON line per fit, the share of cell x gene entries wit
 ``--plot PATH`` draws nominal against observed coverage (mean over seeds) per regime.
 About 4 minutes on 2 CPU cores at the default size.
 
-    python bench/cf_coverage.py [--seeds 0 1 2] [--cells 1500] [--plot docs/figures/x.png]
+    python bench/cf_coverage.py [--seeds 0 1 2] [--cells 1500] [--genes 300] [--plot x.png]
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ REGIMES = {
 }
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 CURVE = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
-KINDS = ("expected", "noise_free", "draws_mean", "knn")
+KINDS = ("expected", "uncorrected", "noise_free", "draws_mean", "knn")
 K = 15
 
 
@@ -59,7 +61,7 @@ def draws_mean(model, X, batch, target, n: int = 100) -> np.ndarray:
 
     def run(x, o, d):
         move = design._code_and_move(model, x, o, d, "anchored")[1]
-        return model.scaler.inverse(fe.sample(x, d, n, generator, move)).mean(0)
+        return sum(model.scaler.inverse(draw) for draw in fe.sample(x, d, n, generator, move)) / n
 
     return model._map(mat, run, own, dest)
 
@@ -94,13 +96,16 @@ def standardised_errors(model, a) -> tuple[dict[str, list[np.ndarray]], dict[str
         expected = true_counterfactual(a, target, expected=True)[moved]
         noise_free = true_counterfactual(a, target)[moved]
         mean, sd = model.counterfactual(X, batch, target, n_samples=100)
+        raw, raw_sd = model.counterfactual(X, batch, target, n_samples=100, correct=False)
         knn_mean, knn_se = knn_interval(dense, space, batch, target)
-        centres = {"expected": mean[moved], "noise_free": mean[moved],
+        centres = {"expected": mean[moved], "uncorrected": raw[moved],
+                   "noise_free": mean[moved],
                    "draws_mean": draws_mean(model, X, batch, target)[moved],
                    "knn": knn_mean[moved]}  # fmt: skip
-        sds = {k: sd[moved] for k in KINDS} | {"knn": knn_se[moved]}
-        truths = {"expected": expected, "noise_free": noise_free, "draws_mean": expected,
-                  "knn": expected}  # fmt: skip
+        sds = {k: raw_sd[moved] for k in KINDS} | {"expected": sd[moved],
+               "noise_free": sd[moved], "knn": knn_se[moved]}  # fmt: skip
+        truths = {"expected": expected, "uncorrected": expected, "noise_free": noise_free,
+                  "draws_mean": expected, "knn": expected}  # fmt: skip
         for k in KINDS:
             err = np.abs(truths[k] - centres[k])
             out[k].append(err / np.maximum(sds[k], 1e-12))
@@ -121,8 +126,8 @@ def plot(curves: dict[str, dict[str, list[float]]], noise_free: list[float], knn
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    titles = {"draws_mean": "centred on the draws' mean (before)",
-              "expected": "centred on the point counterfactual (now)"}  # fmt: skip
+    titles = {"uncorrected": "the model's decode, the draws' SD (correct=False)",
+              "expected": "corrected by the target batch's neighbours (default)"}  # fmt: skip
     fig, axes = plt.subplots(1, 2, figsize=(8, 4), sharey=True)
     for ax, kind in zip(axes, titles):
         ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
@@ -146,6 +151,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
     parser.add_argument("--cells", type=int, default=1500)
+    parser.add_argument("--genes", type=int, default=300)
     parser.add_argument("--plot", help="write the calibration plot here (PNG)")
     args = parser.parse_args()
     curves: dict[str, dict[str, list]] = {}
@@ -154,11 +160,11 @@ def main() -> None:
         per_seed = {k: [] for k in KINDS}
         for seed in args.seeds:
             a = medl.datasets.simulate(
-                n_cells=args.cells, n_genes=300, seed=seed, **REGIMES[regime]
+                n_cells=args.cells, n_genes=args.genes, seed=seed, **REGIMES[regime]
             )
             t0 = time.perf_counter()
             model = medl.MEDL(seed=seed).fit(a.X, a.obs["batch"], progress=False)
-            row = {"regime": regime, "seed": seed, "cells": args.cells}
+            row = {"regime": regime, "seed": seed, "cells": args.cells, "genes": args.genes}
             row["fit_s"] = round(time.perf_counter() - t0, 1)
             errors, rms = standardised_errors(model, a)
             row.update({kind: coverage(e) for kind, e in errors.items()})

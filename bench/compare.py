@@ -464,7 +464,8 @@ peers environment: {", ".join(f"{k} {v}" for k, v in versions.items())}.
   only (`batch_layers=1`) instead of every layer. `... RE` is the batch-specific
   space, shown for contrast: it should NOT mix.
 - Counterfactuals: MEDL `counterfactual()` (each variant's default mode: the default's
-  `"anchored"`, the code carried along the anchor pairs, then decoded); scVI
+  `"anchored"`, the code carried along the anchor pairs, then decoded, plus the mean
+  residual of the cell's 30 nearest cells of B in the code; the paper's: uncorrected); scVI
   `get_normalized_expression(transform_batch=B, library_size=1e4)` then log1p (X's scale);
   kNN matcher: the mean of the cell's 15 nearest cells of batch B in the PCA space; global
   shift: the cell plus mean(B) - mean(own).

@@ -1,9 +1,10 @@
 """Time the uncertainty outputs: ``batch_effects`` (100 paired draws, the observed cells'
-correction included) and ``counterfactual(n_samples=100)``, after a default fit.
+correction included) and ``counterfactual(n_samples=100)``, after a default fit, and the
+point counterfactual with and without its neighbours' correction.
 
 ``medl.datasets.simulate`` (type-specific batch effects: 0.5 shared, interaction 1), one
-JSON line per size: fit, batch-effect and sampled-counterfactual seconds, cells/second of
-each output, peak GPU memory on CUDA. Run by ``bench/gpu_check.sh``; on a CPU as well.
+JSON line per size: fit seconds, then each output's seconds, cells/second and (on CUDA)
+peak GPU memory. Run by ``bench/gpu_check.sh``; on a CPU as well.
 
     python bench/effects_time.py [--sizes 10000x2000 ...] [--device auto]
 """
@@ -36,17 +37,22 @@ def measure(n_cells: int, n_genes: int, device: str) -> dict:
     X, batch, types = a.X, a.obs["batch"], a.obs["cell_type"]
     model, fit_s = timed(medl.MEDL(seed=0, device=device).fit, X, batch, progress=False)
     cuda = model.device.type == "cuda"
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    _, effects_s = timed(model.batch_effects, X, batch, "batch1", "batch0", groups=types)
-    _, sampled_s = timed(model.counterfactual, X, batch, "batch1", n_samples=100)
     row = {"cells": n_cells, "genes": n_genes, "device": str(model.device),
-           "fit_s": round(fit_s, 1), "batch_effects_s": round(effects_s, 2),
-           "batch_effects_cells_per_s": round(n_cells / effects_s),
-           "cf_100_draws_s": round(sampled_s, 2),
-           "cf_100_draws_cells_per_s": round(n_cells / sampled_s)}  # fmt: skip
-    if cuda:
-        row["peak_gpu_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
+           "fit_s": round(fit_s, 1)}  # fmt: skip
+    outputs = {
+        "batch_effects": lambda: model.batch_effects(X, batch, "batch1", "batch0", groups=types),
+        "cf_100_draws": lambda: model.counterfactual(X, batch, "batch1", n_samples=100),
+        "cf_point": lambda: model.counterfactual(X, batch, "batch1"),
+        "cf_point_uncorrected": lambda: model.counterfactual(X, batch, "batch1", correct=False),
+    }
+    for name, output in outputs.items():
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        _, seconds = timed(output)
+        row[f"{name}_s"] = round(seconds, 2)
+        row[f"{name}_cells_per_s"] = round(n_cells / seconds)
+        if cuda:
+            row[f"{name}_peak_gpu_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
     return row
 
 

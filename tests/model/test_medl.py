@@ -42,7 +42,7 @@ def test_counterfactual_to_own_batch_is_the_own_batch_decoding(
 ):
     # recomputed from the modules: the default decodes the FE code (not moved: the anchors
     # carry a code only across batches) with the cell's own random effects; the paper's
-    # RE subnetwork encodes and decodes with them
+    # RE subnetwork encodes and decodes with them (the model alone: correct=False)
     X, batch = small_data.X, small_data.obs["batch"]
     for model in (small_model, small_paper_model):
         with torch.no_grad():
@@ -55,9 +55,9 @@ def test_counterfactual_to_own_batch_is_the_own_batch_decoding(
                 fe = model.modules["fe"]
                 out = fe.decode(fe.encode(x), own)
             want = model.scaler.inverse(out).numpy()
-        got = model.counterfactual(X, batch, target=batch)
+        got = model.counterfactual(X, batch, target=batch, correct=False)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-        np.testing.assert_array_equal(got, model.reconstruct_random(X, batch))
+        np.testing.assert_array_equal(got, model.reconstruct_random(X, batch, correct=False))
 
 
 def test_per_cell_targets(small_model, small_data):
@@ -89,8 +89,61 @@ def test_counterfactual_modes_differ(small_paper_model, small_model, small_data)
         small_model.counterfactual(X, batch, "batch0", mode="full")
     # a cell kept in its own batch is not moved
     np.testing.assert_array_equal(
-        small_model.reconstruct_random(X, batch),
-        small_model.counterfactual(X, batch, batch, "mixed"),
+        small_model.reconstruct_random(X, batch, correct=False),
+        small_model.counterfactual(X, batch, batch, "mixed", correct=False),
+    )
+
+
+def test_correction_carries_what_the_target_batch_shows_and_the_decoder_misses(
+    small_model, small_data
+):
+    """Gene 0 raised by 1 in batch1's cells after fitting: the decoder does not know it,
+    the correction (batch1's cells' residuals, near in the code) carries it to every cell
+    sent to batch1 (measured +0.97), and nothing to batch2."""
+    X, batch = dense(small_data.X).copy(), small_data.obs["batch"]
+    lifted = X.copy()
+    lifted[(batch == "batch1").to_numpy(), 0] += 1.0
+    others = (batch != "batch1").to_numpy()
+
+    def correction(data, target):
+        fixed = small_model.counterfactual(data, batch, target)
+        return (fixed - small_model.counterfactual(data, batch, target, correct=False))[others]
+
+    for target, lift in (("batch1", (0.8, 1.05)), ("batch2", (-0.05, 0.05))):
+        gain = correction(lifted, target) - correction(X, target)
+        assert lift[0] < gain[:, 0].mean() < lift[1], (target, gain[:, 0].mean())
+        assert np.abs(gain[:, 1:].mean(0)).max() < 0.1
+    # its own batch's output is corrected alike, so shifts subtract like for like
+    np.testing.assert_array_equal(
+        small_model.reconstruct_random(X, batch), small_model.counterfactual(X, batch, batch)
+    )
+    # with draws: the same centre, and an SD no narrower than the draws' (the larger of
+    # their spread and the correction's standard error)
+    mean, sd = small_model.counterfactual(lifted, batch, "batch1", n_samples=20)
+    _, sd_raw = small_model.counterfactual(lifted, batch, "batch1", n_samples=20, correct=False)
+    np.testing.assert_allclose(mean, small_model.counterfactual(lifted, batch, "batch1"), atol=1e-5)
+    assert np.all(sd >= sd_raw - 1e-6) and np.any(sd > sd_raw + 1e-3)
+    assert np.all(mean >= small_model.scaler.minimum)
+
+
+def test_correction_needs_cells_of_the_target_batch(small_model, small_paper_model, small_data):
+    X, batch = dense(small_data.X), small_data.obs["batch"]
+    keep = np.flatnonzero((batch != "batch2").to_numpy())
+    keep = np.concatenate([keep, np.flatnonzero((batch == "batch2").to_numpy())[:3]])
+    sub_X, sub_batch = X[keep], batch.iloc[keep]
+    with pytest.warns(UserWarning, match="Not corrected towards \\['batch2'\\].*fewer than 5"):
+        few = small_model.counterfactual(sub_X, sub_batch, "batch2")
+    np.testing.assert_array_equal(
+        few, small_model.counterfactual(sub_X, sub_batch, "batch2", correct=False)
+    )
+    with pytest.raises(TypeError, match="correct must be True or False"):
+        small_model.counterfactual(X, batch, "batch2", correct="yes")
+    with pytest.raises(ValueError, match="correct=True needs variant='variational'"):
+        small_paper_model.counterfactual(X, batch, "batch2", correct=True)
+    # the paper variant's default is its model's decode, uncorrected
+    np.testing.assert_array_equal(
+        small_paper_model.counterfactual(X, batch, "batch2"),
+        small_paper_model.counterfactual(X, batch, "batch2", correct=False),
     )
 
 
@@ -111,7 +164,9 @@ def test_variational_fe_needs_no_batch_and_reconstructs_between_batches(small_mo
     fe = small_model.fixed_effects(X)  # no batch labels asked
     assert fe.shape == (X.shape[0], 2)
     free = small_model.reconstruct_fixed(X)
-    per_batch = [small_model.counterfactual(X, batch, b) for b in batch.cat.categories]
+    per_batch = [
+        small_model.counterfactual(X, batch, b, correct=False) for b in batch.cat.categories
+    ]
     # the batch-free profile sits inside the range the batches span, for most entries
     inside = (free >= np.min(per_batch, 0) - 1e-4) & (free <= np.max(per_batch, 0) + 1e-4)
     assert inside.mean() > 0.9

@@ -21,10 +21,15 @@
 #' @param reduction The reduction holding the model when it came from
 #'   \code{IntegrateLayers(method = \link{MEDLIntegration})} (e.g. \code{"integrated.medl"});
 #'   \code{NULL}: \code{RunMEDL}'s model, else the first reduction that carries one.
+#' @param correct \code{NULL} (default: \code{TRUE} for the default variant), \code{TRUE}
+#'   or \code{FALSE}: whether each counterfactual adds the mean residual of its 30 nearest
+#'   cells of the target batch in the object (what the model misses there; with
+#'   \code{n.samples}, the SD is at least that mean's standard error). \code{FALSE}: the
+#'   model's decode alone, as \code{variant = "paper"} always is.
 #' @return The object with the new assays.
 #' @export
 MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samples = NULL,
-                               overwrite = FALSE, reduction = NULL) {
+                               overwrite = FALSE, reduction = NULL, correct = NULL) {
   info <- .medl_info(object, reduction)
   assay <- .seurat_assay(object, assay %||% info$assay)
   batch.values <- .info_batch(object, info)
@@ -34,6 +39,9 @@ MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samp
     stop("n.samples must be NULL or one whole number >= 1, e.g. n.samples = 50.",
          call. = FALSE)
   }
+  if (!is.null(correct) && (!is.logical(correct) || length(correct) != 1L || is.na(correct))) {
+    stop("correct must be NULL, TRUE or FALSE.", call. = FALSE)
+  }
   assays <- .cf_name("MEDLCF.", targets)
   if (!is.null(n.samples)) assays <- c(assays, paste0(assays, ".sd"))
   .check_free_names(assays, SeuratObject::Assays(object), "Assay(s)", overwrite)
@@ -42,11 +50,12 @@ MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samp
   as.profile <- function(m) .profile(m, colnames(object), info$features)
   if (is.null(n.samples)) {
     profiles <- lapply(targets, function(t) {
-      as.profile(model$counterfactual(x, batch.values, t, mode = mode))
+      as.profile(model$counterfactual(x, batch.values, t, mode = mode, correct = correct))
     })
   } else {
     draws <- lapply(targets, function(t) {
-      model$counterfactual(x, batch.values, t, mode = mode, n_samples = as.integer(n.samples))
+      model$counterfactual(x, batch.values, t, mode = mode, n_samples = as.integer(n.samples),
+                           correct = correct)
     })
     profiles <- c(lapply(draws, function(d) as.profile(d[[1]])),
                   lapply(draws, function(d) as.profile(d[[2]])))

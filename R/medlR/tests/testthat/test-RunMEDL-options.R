@@ -86,6 +86,15 @@ test_that("MEDLCounterfactual's mode, assay and overwrite, MEDLEmbed from a save
   expect_gt(max(abs(as.matrix(as.mixed) - as.matrix(anchored))), 1e-4)
   expect_error(MEDLCounterfactual(out, target = "B", mode = "sideways", overwrite = TRUE),
                "mode must be one of")
+  # correct = FALSE: the model's decode alone, without the target batch's neighbours
+  raw <- MEDLCounterfactual(out, target = "B", correct = FALSE, overwrite = TRUE)
+  as.raw <- as.matrix(SeuratObject::GetAssayData(raw, assay = "MEDLCF.B", slot = "data"))
+  expect_equal(unname(as.raw),
+               unname(t(model$counterfactual(x, obj$donor, "B", correct = FALSE))),
+               tolerance = 1e-6)
+  expect_gt(max(abs(as.raw - as.matrix(anchored))), 1e-3)
+  expect_error(MEDLCounterfactual(out, target = "B", correct = NA, overwrite = TRUE),
+               "correct must be NULL, TRUE or FALSE")
   # assay: the data the counterfactuals are computed from
   doubled <- out
   doubled[["TWICE"]] <- SeuratObject::CreateAssayObject(
