@@ -313,7 +313,10 @@ def genomap_panels(
         layout = gene_layout(sub, **layout_kwargs)
     columns = {"original": sub, "FE reconstruction": model.reconstruct_fixed(sub)}
     for t in targets:
-        columns[f"as {t}"] = model.counterfactual(sub, own, t)
+        # with the target batch's cells of X beside them: the correction's neighbours
+        pool = np.setdiff1d(np.flatnonzero(labels == t), idx)
+        rows = np.concatenate([idx, pool])
+        columns[f"as {t}"] = model.counterfactual(mat[rows], labels[rows], t)[: idx.size]
     images = {name: layout.images(m) for name, m in columns.items()}
     names = [str(n) for n in (cell_names if cell_names is not None else idx)]
     if len(names) != idx.size:
