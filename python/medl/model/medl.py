@@ -326,8 +326,6 @@ class MEDL(Estimator):
         mat = self._input(X)
         own = self._codes(batch, mat.shape[0])
         dest = check_target(target, mat.shape[0], self.batch_categories)
-        if n_samples is not None:
-            n_samples = check_positive_int(n_samples, "n_samples")
         if n_samples is None:
             out = self._map(mat, self.design.counterfactual(self, mode), own, dest)
             if correct:
@@ -335,6 +333,7 @@ class MEDL(Estimator):
                 for cells, shift, _ in corrections:
                     self._add_in_place(out, cells, shift)
             return out
+        n_samples = check_positive_int(n_samples, "n_samples")
         generator = torch.Generator(device=self.device).manual_seed(check_int(sample_seed, "seed"))
         both = self._map(mat, self.design.sampler(self, mode, n_samples, generator), own, dest)
         mean, sd = both[:, : self.n_genes], both[:, self.n_genes :]
@@ -403,11 +402,10 @@ class MEDL(Estimator):
         moved = self._map(mat, lambda x, o, d: design._code(self, x, o, d, mode), own, dest)
         # the pools: the target batches' own cells, their codes and residuals
         rows = np.flatnonzero(np.isin(own, targets))
-        decode = design.counterfactual(self, mode)
+        residual = self._own_residual(mode)
 
         def code_and_residual(x: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
-            code = design._code(self, x, o, o, mode).float()
-            return torch.cat([code, self.scaler.inverse(x) - decode(x, o, o)], dim=1)
+            return torch.cat([design._code(self, x, o, o, mode).float(), residual(x, o)], dim=1)
 
         pool = self._map(mat[rows], code_and_residual, own[rows])
         width = moved.shape[1]
@@ -562,14 +560,19 @@ class MEDL(Estimator):
     def _residual_chunks(self, mat, own: np.ndarray, mode: str, chunk: int = 8192):
         """Each cell's expression minus its point reconstruction in its own batch, as
         ``(rows, cells x genes)`` chunks."""
-        decode = self.design.counterfactual(self, mode)
-
-        def residual(x: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
-            return self.scaler.inverse(x) - decode(x, o, o)
-
-        chunks = self._chunks(mat, residual, (own,), chunk)
+        chunks = self._chunks(mat, self._own_residual(mode), (own,), chunk)
         for rows, out in zip(row_chunks(mat.shape[0], chunk), chunks):
             yield rows, out.cpu().numpy().astype(np.float64)
+
+    def _own_residual(self, mode: str):
+        """``(scaled x, own batch codes) ->`` the cells' expression minus their point
+        reconstruction in their own batch, on the scale of X (the model's decode alone)."""
+        decode = self.design.counterfactual(self, mode)
+
+        def residual(x: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+            return self.scaler.inverse(x) - decode(x, own, own)
+
+        return residual
 
     def _counterfactual_mode(self, mode: str | None) -> str:
         """The mode asked for, or the model's default, checked against what it can do."""
