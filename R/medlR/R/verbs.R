@@ -14,7 +14,9 @@
 #'   used).
 #' @param n.samples \code{NULL} (default), or a number of posterior draws (default variant
 #'   only): the assay \code{MEDLCF.<batch>} holds the counterfactual as without it, and a
-#'   second assay \code{MEDLCF.<batch>.sd} the standard deviation of the decoded draws:
+#'   second assay \code{MEDLCF.<batch>.sd} its standard deviation (with \code{correct}, the
+#'   correction's own error, measured on the target batch's cells, plus a quarter of the
+#'   decoded draws' variance; without, the draws' spread):
 #'   the counterfactual +/- 1.645 SD is a 90\% interval for each cell's expected
 #'   (log-normalised) profile in the batch, not for one noisy measurement.
 #' @param overwrite Replace existing assays of the same names.
@@ -24,7 +26,7 @@
 #' @param correct \code{NULL} (default: \code{TRUE} for the default variant), \code{TRUE}
 #'   or \code{FALSE}: whether each counterfactual adds the mean residual of its 30 nearest
 #'   cells of the target batch in the object (what the model misses there; with
-#'   \code{n.samples}, the SD is at least that mean's standard error). \code{FALSE}: the
+#'   \code{n.samples}, the SD carries that mean's own error). \code{FALSE}: the
 #'   model's decode alone, as \code{variant = "paper"} always is.
 #' @return The object with the new assays.
 #' @export

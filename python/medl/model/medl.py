@@ -30,11 +30,15 @@ from ..validate import (
 )
 from . import effects
 from .base import Estimator
-from .neighbours import neighbour_means
+from .neighbours import leave_one_out_error, neighbour_means
 from .transport import AnchorTransport
 from .variants import DEFAULT_VARIANT, design, pick, variant_settings
 
 CounterfactualMode = Literal["anchored", "mixed", "decoder", "full"]
+
+# The share of the decoded draws' variance that the neighbours' correction leaves in a
+# corrected counterfactual's error (docs/counterfactuals.md, "Where the SD comes from").
+DECODE_SHARE = 0.25
 
 
 class MEDL(Estimator):
@@ -295,12 +299,16 @@ class MEDL(Estimator):
             Variational variant only: also draw the cell's code and the target batch's
             random effects ``n_samples`` times from their posteriors, and return
             ``(mean, sd)`` (cells x genes each): ``mean`` is the point counterfactual (what
-            the call without ``n_samples`` returns), ``sd`` the spread of the decoded draws
-            (with ``correct``, at least the correction's standard error). ``mean +/- 1.645
-            sd`` is a 90% interval for the cell's *expected* log-normalised profile in
-            ``target`` (what the target batch's cells of its state average to), not for
-            one noisy measurement; on simulated truth it held 88-94% at 1,500 cells x 300
-            genes (the 50% interval 51-64%: wide) and 77-86% at 600 x 100
+            the call without ``n_samples`` returns). With ``correct``, ``sd`` is the root of
+            the correction's own error plus a quarter of the decoded draws' variance (what
+            the correction leaves of the decode's uncertainty): the correction's error is
+            its neighbours' mean's sampling variance plus its squared bias, which the target
+            batch's cells measure, each predicted from its other neighbours. Without, the
+            draws' spread. ``mean +/- 1.645 sd`` is a 90% interval for the cell's
+            *expected* log-normalised profile in ``target`` (what the target batch's cells
+            of its state average to), not for one noisy measurement; on simulated truth
+            it held 0.88-0.92 at 2,000 cells x 500 genes and 0.90-0.92 at 1,500 x 300
+            (the 50% interval 0.52-0.56), but 0.79-0.90 at 600 x 100
             (docs/counterfactuals.md gives every level and where it fails).
         sample_seed
             Seed of those draws.
@@ -308,13 +316,12 @@ class MEDL(Estimator):
             Variational variant (default ``True`` there): add to each cell's decoded profile
             the kernel-weighted mean residual (expression minus reconstruction in their own
             batch) of its 30 nearest cells of the target batch in X, nearest in the code
-            that is decoded; with ``n_samples`` the SD is the larger of the draws' spread
-            and that mean's standard error. It corrects what the decoder misses locally
-            in the target batch (on simulated truth the error fell 20-36% at 600 cells x
-            100 genes; at 1,500 x 300 it changed by -19% to +4%; docs/counterfactuals.md).
-            Cells whose target batch has fewer than 5 cells in X are not corrected (with
-            a warning). ``False``: the model's decode alone (the
-            paper variant has only that).
+            that is decoded (with ``n_samples``, the SD then carries the correction's own
+            error). It corrects what the decoder misses locally in the target batch (on
+            simulated truth the error fell 20-36% at 600 cells x 100 genes; at 1,500 x 300
+            it changed by -19% to +4%; docs/counterfactuals.md). Cells whose target batch
+            has fewer than 5 cells in X are not corrected (with a warning). ``False``: the
+            model's decode alone (the paper variant has only that).
 
         Returns
         -------
@@ -340,10 +347,7 @@ class MEDL(Estimator):
         if correct:
             for cells, shift, variance in self._neighbour_corrections(mat, own, dest, mode):
                 self._add_in_place(mean, cells, shift)
-                # the larger of the draws' spread and the correction's standard error, not
-                # their sum: the draws say how unsure the decode is, which is what the
-                # correction measures (summed, 90% intervals held 93-97% on simulated truth)
-                sd[cells] = np.maximum(sd[cells], np.sqrt(variance))
+                sd[cells] = np.sqrt(variance + DECODE_SHARE * np.square(sd[cells]))
         return mean, sd
 
     def _check_correct(self, correct: bool | None) -> bool:
@@ -382,9 +386,10 @@ class MEDL(Estimator):
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """Per target batch: its cells (rows), the kernel-weighted mean residual of each
         one's ``k`` nearest cells of the target batch in X, nearest in the code decoded
-        there (:mod:`medl.model.neighbours`), and that mean's variance (``None`` without
-        ``spread``). Targets with under ``min_cells`` cells in X are skipped, with a
-        warning."""
+        there (:mod:`medl.model.neighbours`), and that mean's error variance: its sampling
+        variance plus, per gene, the squared bias the target batch's own cells show when
+        each is predicted from its other neighbours (``None`` without ``spread``). Targets
+        with under ``min_cells`` cells in X are skipped, with a warning."""
         design = self.design
         counts = np.bincount(own, minlength=len(self.batch_categories))
         targets = np.unique(dest)
@@ -418,6 +423,8 @@ class MEDL(Estimator):
                 for a in (moved[cells], pool[members, :width], pool[members, width:])
             )
             mean, variance = neighbour_means(queries, codes, residuals, k, spread)
+            if variance is not None:
+                variance += leave_one_out_error(codes, residuals, k)
             yield cells, mean.cpu().numpy(), None if variance is None else variance.cpu().numpy()
 
     def batch_distances(self, X: Any, batch: Any, groups: Any = None) -> pd.DataFrame:

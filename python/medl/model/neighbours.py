@@ -17,19 +17,23 @@ _EDGE = math.exp(-1.0)
 
 
 def kernel_neighbours(
-    queries: torch.Tensor, pool: torch.Tensor, k: int
+    queries: torch.Tensor, pool: torch.Tensor, k: int, exclude: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices into ``pool`` (queries x k') and their weights, summing to 1 per query.
 
     ``k' = min(k, len(pool) - 1)``; with a pool of one, that one with weight 1. Where the
-    k+1 nearest are all equally far, the k nearest weigh the same.
+    k+1 nearest are all equally far, the k nearest weigh the same. ``exclude``: one pool
+    row per query that is never its neighbour (the query itself, for a leave-one-out mean;
+    then ``k' = min(k, len(pool) - 2)``).
     """
     if len(pool) == 1:
         ones = torch.ones((len(queries), 1), device=queries.device)
         return torch.zeros((len(queries), 1), dtype=torch.long, device=queries.device), ones
-    k = min(k, len(pool) - 1)
+    k = min(k, len(pool) - 1 - (exclude is not None))
     with torch.autocast(queries.device.type, enabled=False):
         dist = torch.cdist(queries.float(), pool.float()).square()
+        if exclude is not None:
+            dist[torch.arange(len(queries), device=dist.device), exclude] = float("inf")
         near, idx = dist.topk(k + 1, dim=1, largest=False)
         scale = near[:, -1:].clamp_min(1e-12)
         weights = (torch.exp(-near[:, :k] / scale) - _EDGE).clamp_min(0.0)
@@ -70,3 +74,33 @@ def neighbour_means(
             squares = weights.square().sum(1, keepdim=True)
             variances.append(scatter * squares / (1.0 - squares).clamp_min(1e-6))
     return torch.cat(means), torch.cat(variances) if spread else None
+
+
+def leave_one_out_error(pool: torch.Tensor, values: torch.Tensor, k: int) -> torch.Tensor:
+    """Per column of ``values`` (pool x genes), how far the kernel mean of a row's ``k``
+    nearest *other* rows misses that row's expected value, beyond the mean's sampling
+    variance: the squared bias of :func:`neighbour_means` on the pool itself.
+
+    A row's miss ``v - mean`` has expected square ``noise + sampling variance + bias²``.
+    The noise is estimated from nearest-neighbour pairs, ``(v - v_nearest)² / 2`` (the
+    difference-based variance estimator), so what is left, averaged over the rows and
+    floored at zero, is the bias². Zeros for pools of under 3 rows.
+    """
+    genes = values.shape[1]
+    if len(pool) < 3:
+        return torch.zeros(genes, device=values.device)
+    k_used = min(k, len(pool) - 2)
+    rows = max(1, min(query_chunk(len(pool)), 2**24 // (k_used * genes)))
+    total = torch.zeros(genes, dtype=torch.float64, device=values.device)
+    for start in range(0, len(pool), rows):
+        part = torch.arange(start, min(start + rows, len(pool)), device=pool.device)
+        idx, weights = kernel_neighbours(pool[part], pool, k, exclude=part)
+        near = values[idx]
+        mean = torch.einsum("qk,qkg->qg", weights, near)
+        scatter = torch.einsum("qk,qkg->qg", weights, (near - mean.unsqueeze(1)).square())
+        squares = weights.square().sum(1, keepdim=True)
+        sampling = scatter * squares / (1.0 - squares).clamp_min(1e-6)
+        noise = (values[part] - values[idx[:, 0]]).square() / 2  # idx[:, 0]: the nearest
+        miss = (values[part] - mean).square() - noise - sampling
+        total += miss.sum(0, dtype=torch.float64)
+    return (total / len(pool)).clamp_min(0.0).to(values.dtype)
