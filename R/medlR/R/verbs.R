@@ -15,8 +15,8 @@
 #' @param n.samples \code{NULL} (default), or a number of posterior draws (default variant
 #'   only): the assay \code{MEDLCF.<batch>} holds the counterfactual as without it, and a
 #'   second assay \code{MEDLCF.<batch>.sd} its standard deviation (with \code{correct}, the
-#'   correction's own error, measured on the target batch's cells, plus a quarter of the
-#'   decoded draws' variance; without, the draws' spread):
+#'   correction's own error, measured on the target batch's cells, plus the share of the
+#'   decoded draws' variance that the correction leaves; without, the draws' spread):
 #'   the counterfactual +/- 1.645 SD is a 90\% interval for each cell's expected
 #'   (log-normalised) profile in the batch, not for one noisy measurement.
 #' @param overwrite Replace existing assays of the same names.
@@ -25,7 +25,8 @@
 #'   \code{NULL}: \code{RunMEDL}'s model, else the first reduction that carries one.
 #' @param correct \code{NULL} (default: \code{TRUE} for the default variant), \code{TRUE}
 #'   or \code{FALSE}: whether each counterfactual adds the mean residual of its 30 nearest
-#'   cells of the target batch in the object (what the model misses there; with
+#'   cells of the target batch in the object, weighted per gene by how well such means
+#'   predict that batch's own cells (what the model misses there; with
 #'   \code{n.samples}, the SD carries that mean's own error). \code{FALSE}: the
 #'   model's decode alone, as \code{variant = "paper"} always is.
 #' @return The object with the new assays.

@@ -30,14 +30,14 @@ from ..validate import (
 )
 from . import effects
 from .base import Estimator
-from .neighbours import leave_one_out_error, neighbour_means
+from .neighbours import leave_one_out_fit, neighbour_means
 from .transport import AnchorTransport
 from .variants import DEFAULT_VARIANT, design, pick, variant_settings
 
 CounterfactualMode = Literal["anchored", "mixed", "decoder", "full"]
 
-# The share of the decoded draws' variance that the neighbours' correction leaves in a
-# corrected counterfactual's error (docs/counterfactuals.md, "Where the SD comes from").
+# The share of the decoded draws' variance that the neighbours' correction, at full weight,
+# leaves in a counterfactual's error (measured: docs/counterfactuals.md).
 DECODE_SHARE = 0.25
 
 
@@ -299,29 +299,32 @@ class MEDL(Estimator):
             Variational variant only: also draw the cell's code and the target batch's
             random effects ``n_samples`` times from their posteriors, and return
             ``(mean, sd)`` (cells x genes each): ``mean`` is the point counterfactual (what
-            the call without ``n_samples`` returns). With ``correct``, ``sd`` is the root of
-            the correction's own error plus a quarter of the decoded draws' variance (what
-            the correction leaves of the decode's uncertainty): the correction's error is
-            its neighbours' mean's sampling variance plus its squared bias, which the target
-            batch's cells measure, each predicted from its other neighbours. Without, the
-            draws' spread. ``mean +/- 1.645 sd`` is a 90% interval for the cell's
+            the call without ``n_samples`` returns). Without ``correct``, ``sd`` is the
+            decoded draws' spread. With it, per gene, for the correction's weight ``w``:
+            ``sd² = (1 - w)² draws² + w² (0.25 draws² + its sampling variance) + bias²``,
+            the decode's error where the correction is not trusted, a quarter of it where
+            it is (measured), and the correction's own error, whose bias the target
+            batch's cells show. ``mean +/- 1.645 sd`` is a 90% interval for the cell's
             *expected* log-normalised profile in ``target`` (what the target batch's cells
             of its state average to), not for one noisy measurement; on simulated truth
-            it held 0.88-0.92 at 2,000 cells x 500 genes and 0.90-0.92 at 1,500 x 300
-            (the 50% interval 0.52-0.56), but 0.79-0.90 at 600 x 100
-            (docs/counterfactuals.md gives every level and where it fails).
+            it held 0.87-0.92 at 2,000 cells x 500 genes, 0.86-0.92 at 1,500 x 300 and
+            0.78-0.90 at 600 x 100 (short where types are confounded with batch); the 50%
+            interval 0.52-0.59, 0.51-0.59 and 0.41-0.55 (docs/counterfactuals.md gives
+            every level and where it fails).
         sample_seed
             Seed of those draws.
         correct
             Variational variant (default ``True`` there): add to each cell's decoded profile
             the kernel-weighted mean residual (expression minus reconstruction in their own
             batch) of its 30 nearest cells of the target batch in X, nearest in the code
-            that is decoded (with ``n_samples``, the SD then carries the correction's own
-            error). It corrects what the decoder misses locally in the target batch (on
-            simulated truth the error fell 20-36% at 600 cells x 100 genes; at 1,500 x 300
-            it changed by -19% to +4%; docs/counterfactuals.md). Cells whose target batch
-            has fewer than 5 cells in X are not corrected (with a warning). ``False``: the
-            model's decode alone (the paper variant has only that).
+            that is decoded, times a weight per gene in [0, 1]: how well such means predict
+            the target batch's own cells from their other neighbours (least squares; 1
+            where the decoder misses what the neighbours show, near 0 where their mean is
+            mostly noise). It corrects what the decoder misses locally in the target batch
+            (on simulated truth the error fell by 20-36% at 600 cells x 100 genes and by
+            2-12% at 2,000 x 500; docs/counterfactuals.md). Cells whose target batch has fewer
+            than 5 cells in X are not corrected (with a warning). ``False``: the model's
+            decode alone (the paper variant has only that).
 
         Returns
         -------
@@ -337,7 +340,7 @@ class MEDL(Estimator):
             out = self._map(mat, self.design.counterfactual(self, mode), own, dest)
             if correct:
                 corrections = self._neighbour_corrections(mat, own, dest, mode, spread=False)
-                for cells, shift, _ in corrections:
+                for cells, shift, _, _ in corrections:
                     self._add_in_place(out, cells, shift)
             return out
         n_samples = check_positive_int(n_samples, "n_samples")
@@ -345,9 +348,11 @@ class MEDL(Estimator):
         both = self._map(mat, self.design.sampler(self, mode, n_samples, generator), own, dest)
         mean, sd = both[:, : self.n_genes], both[:, self.n_genes :]
         if correct:
-            for cells, shift, variance in self._neighbour_corrections(mat, own, dest, mode):
+            for cells, shift, variance, weight in self._neighbour_corrections(mat, own, dest, mode):
                 self._add_in_place(mean, cells, shift)
-                sd[cells] = np.sqrt(variance + DECODE_SHARE * np.square(sd[cells]))
+                # the decode's error, of which the weighted correction removes a share
+                share = np.square(1 - weight) + DECODE_SHARE * np.square(weight)
+                sd[cells] = np.sqrt(variance + share * np.square(sd[cells]))
         return mean, sd
 
     def _check_correct(self, correct: bool | None) -> bool:
@@ -383,13 +388,15 @@ class MEDL(Estimator):
         k: int = 30,
         min_cells: int = 5,
         spread: bool = True,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-        """Per target batch: its cells (rows), the kernel-weighted mean residual of each
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
+        """Per target batch: its cells (rows); the kernel-weighted mean residual of each
         one's ``k`` nearest cells of the target batch in X, nearest in the code decoded
-        there (:mod:`medl.model.neighbours`), and that mean's error variance: its sampling
-        variance plus, per gene, the squared bias the target batch's own cells show when
-        each is predicted from its other neighbours (``None`` without ``spread``). Targets
-        with under ``min_cells`` cells in X are skipped, with a warning."""
+        there (:mod:`medl.model.neighbours`), times the per-gene weight with which such
+        means best predict the target batch's own cells from their other neighbours
+        (:func:`~medl.model.neighbours.leave_one_out_fit`); that weighted mean's error
+        variance, its sampling variance plus the squared bias those cells show (``None``
+        without ``spread``); and the weights. Targets with under ``min_cells`` cells in X
+        are skipped, with a warning."""
         design = self.design
         counts = np.bincount(own, minlength=len(self.batch_categories))
         targets = np.unique(dest)
@@ -423,9 +430,16 @@ class MEDL(Estimator):
                 for a in (moved[cells], pool[members, :width], pool[members, width:])
             )
             mean, variance = neighbour_means(queries, codes, residuals, k, spread)
+            weight, bias2 = leave_one_out_fit(codes, residuals, k)
+            mean *= weight
             if variance is not None:
-                variance += leave_one_out_error(codes, residuals, k)
-            yield cells, mean.cpu().numpy(), None if variance is None else variance.cpu().numpy()
+                variance = variance * weight.square() + bias2
+            yield (
+                cells,
+                mean.cpu().numpy(),
+                None if variance is None else variance.cpu().numpy(),
+                weight.cpu().numpy(),
+            )
 
     def batch_distances(self, X: Any, batch: Any, groups: Any = None) -> pd.DataFrame:
         """How far apart the batches' effects are: a batches x batches distance.

@@ -76,31 +76,46 @@ def neighbour_means(
     return torch.cat(means), torch.cat(variances) if spread else None
 
 
-def leave_one_out_error(pool: torch.Tensor, values: torch.Tensor, k: int) -> torch.Tensor:
-    """Per column of ``values`` (pool x genes), how far the kernel mean of a row's ``k``
-    nearest *other* rows misses that row's expected value, beyond the mean's sampling
-    variance: the squared bias of :func:`neighbour_means` on the pool itself.
+def leave_one_out_fit(
+    pool: torch.Tensor, values: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """How far to trust :func:`neighbour_means` of ``values`` (pool x genes), per gene, as
+    the pool itself shows it: each row predicted by the kernel mean ``m`` of its ``k``
+    nearest *other* rows.
 
-    A row's miss ``v - mean`` has expected square ``noise + sampling variance + bias²``.
-    The noise is estimated from nearest-neighbour pairs, ``(v - v_nearest)² / 2`` (the
-    difference-based variance estimator), so what is left, averaged over the rows and
-    floored at zero, is the bias². Zeros for pools of under 3 rows.
+    Returns ``(weight, bias2)``:
+
+    - ``weight``: the least-squares factor of ``m`` that best predicts the rows' values,
+      ``sum(v m) / sum(m m)`` clipped to [0, 1]: 1 where the means carry signal, towards 0
+      where they are mostly their neighbours' noise. ``m`` leaves the row out, so its noise
+      does not count as signal.
+    - ``bias2``: the squared error of ``weight x m`` beyond its sampling variance, averaged
+      over the rows: ``(v - weight m)²`` less the row's noise, estimated from
+      nearest-neighbour pairs as ``(v - v_nearest)² / 2`` (the difference-based variance
+      estimator), less ``weight²`` x the mean's sampling variance; floored at zero.
+
+    Pools of under 3 rows give weight 1 and bias 0.
     """
     genes = values.shape[1]
     if len(pool) < 3:
-        return torch.zeros(genes, device=values.device)
+        return torch.ones(genes, device=values.device), torch.zeros(genes, device=values.device)
     k_used = min(k, len(pool) - 2)
     rows = max(1, min(query_chunk(len(pool)), 2**24 // (k_used * genes)))
-    total = torch.zeros(genes, dtype=torch.float64, device=values.device)
+    # per gene: sum v², sum v m, sum m², sum noise, sum sampling variance
+    sums = torch.zeros((5, genes), dtype=torch.float64, device=values.device)
     for start in range(0, len(pool), rows):
         part = torch.arange(start, min(start + rows, len(pool)), device=pool.device)
         idx, weights = kernel_neighbours(pool[part], pool, k, exclude=part)
-        near = values[idx]
+        near, own = values[idx], values[part]
         mean = torch.einsum("qk,qkg->qg", weights, near)
         scatter = torch.einsum("qk,qkg->qg", weights, (near - mean.unsqueeze(1)).square())
         squares = weights.square().sum(1, keepdim=True)
         sampling = scatter * squares / (1.0 - squares).clamp_min(1e-6)
-        noise = (values[part] - values[idx[:, 0]]).square() / 2  # idx[:, 0]: the nearest
-        miss = (values[part] - mean).square() - noise - sampling
-        total += miss.sum(0, dtype=torch.float64)
-    return (total / len(pool)).clamp_min(0.0).to(values.dtype)
+        noise = (own - values[idx[:, 0]]).square() / 2  # idx[:, 0]: the nearest
+        for i, term in enumerate((own * own, own * mean, mean * mean, noise, sampling)):
+            sums[i] += term.sum(0, dtype=torch.float64)
+    vv, vm, mm, noise, sampling = sums / len(pool)
+    weight = (vm / mm.clamp_min(1e-12)).clamp(0.0, 1.0)
+    miss = vv - 2 * weight * vm + weight.square() * mm
+    bias2 = (miss - noise - weight.square() * sampling).clamp_min(0.0)
+    return weight.to(values.dtype), bias2.to(values.dtype)
