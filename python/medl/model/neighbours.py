@@ -61,19 +61,34 @@ def neighbour_means(
     times the sum of the squared weights: ``var / k`` for equal weights; ``None``
     without ``spread``)."""
     means, variances = [], []
-    k_used = min(k, max(1, len(pool) - 1))
-    # the gathered neighbours (rows x k x genes): at most 2**24 values (64 MB) at a time
-    rows = max(1, min(query_chunk(len(pool)), 2**24 // (k_used * values.shape[1])))
+    rows = _rows_per_chunk(len(pool), min(k, max(1, len(pool) - 1)), values.shape[1])
     for start in range(0, len(queries), rows):
         idx, weights = kernel_neighbours(queries[start : start + rows], pool, k)
-        near = values[idx]
-        mean = torch.einsum("qk,qkg->qg", weights, near)
+        mean, variance = _weighted_moments(idx, weights, values, spread)
         means.append(mean)
-        if spread:
-            scatter = torch.einsum("qk,qkg->qg", weights, (near - mean.unsqueeze(1)).square())
-            squares = weights.square().sum(1, keepdim=True)
-            variances.append(scatter * squares / (1.0 - squares).clamp_min(1e-6))
+        variances.append(variance)
     return torch.cat(means), torch.cat(variances) if spread else None
+
+
+def _rows_per_chunk(n_pool: int, k: int, genes: int) -> int:
+    """Queries per chunk: one distance matrix under :func:`query_chunk`'s budget and the
+    gathered neighbours (rows x k x genes) at most 2**24 values (64 MB)."""
+    return max(1, min(query_chunk(n_pool), 2**24 // (k * genes)))
+
+
+def _weighted_moments(
+    idx: torch.Tensor, weights: torch.Tensor, values: torch.Tensor, spread: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weighted mean of ``values[idx]`` per query and that mean's sampling variance
+    (the neighbours' weighted variance times the sum of the squared weights over one
+    minus it; ``None`` without ``spread``)."""
+    near = values[idx]
+    mean = torch.einsum("qk,qkg->qg", weights, near)
+    if not spread:
+        return mean, None
+    scatter = torch.einsum("qk,qkg->qg", weights, (near - mean.unsqueeze(1)).square())
+    squares = weights.square().sum(1, keepdim=True)
+    return mean, scatter * squares / (1.0 - squares).clamp_min(1e-6)
 
 
 def leave_one_out_fit(
@@ -99,18 +114,14 @@ def leave_one_out_fit(
     genes = values.shape[1]
     if len(pool) < 3:
         return torch.ones(genes, device=values.device), torch.zeros(genes, device=values.device)
-    k_used = min(k, len(pool) - 2)
-    rows = max(1, min(query_chunk(len(pool)), 2**24 // (k_used * genes)))
+    rows = _rows_per_chunk(len(pool), min(k, len(pool) - 2), genes)
     # per gene: sum v², sum v m, sum m², sum noise, sum sampling variance
     sums = torch.zeros((5, genes), dtype=torch.float64, device=values.device)
     for start in range(0, len(pool), rows):
         part = torch.arange(start, min(start + rows, len(pool)), device=pool.device)
         idx, weights = kernel_neighbours(pool[part], pool, k, exclude=part)
-        near, own = values[idx], values[part]
-        mean = torch.einsum("qk,qkg->qg", weights, near)
-        scatter = torch.einsum("qk,qkg->qg", weights, (near - mean.unsqueeze(1)).square())
-        squares = weights.square().sum(1, keepdim=True)
-        sampling = scatter * squares / (1.0 - squares).clamp_min(1e-6)
+        own = values[part]
+        mean, sampling = _weighted_moments(idx, weights, values)
         noise = (own - values[idx[:, 0]]).square() / 2  # idx[:, 0]: the nearest
         for i, term in enumerate((own * own, own * mean, mean * mean, noise, sampling)):
             sums[i] += term.sum(0, dtype=torch.float64)
