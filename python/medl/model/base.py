@@ -302,10 +302,10 @@ class Estimator:
     def _chunks(
         self,
         mat: Matrix,
-        fn: Callable[..., torch.Tensor],
+        fn: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]],
         codes: tuple[np.ndarray, ...],
         chunk: int,
-    ) -> Iterator[torch.Tensor]:
+    ) -> Iterator[torch.Tensor | tuple[torch.Tensor, ...]]:
         """``fn(scaled_x, *code_tensors)`` of each chunk of rows, in float32 on the device
         (callers run under inference mode)."""
         for rows in row_chunks(mat.shape[0], chunk):
@@ -313,7 +313,7 @@ class Estimator:
             args = [torch.as_tensor(c[rows], device=self.device) for c in codes]
             with numeric_precision(self.params["precision"], self.device):
                 out = fn(self.scaler.transform(x), *args)
-            yield out.float()
+            yield tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
     @torch.inference_mode()
     def _map(
@@ -322,9 +322,15 @@ class Estimator:
         fn: Callable[..., torch.Tensor],
         *codes: np.ndarray,
         chunk: int = 8192,
-    ) -> np.ndarray:
-        """Apply ``fn(scaled_x, *code_tensors)`` chunk by chunk and collect the result."""
-        pieces = [out.cpu().numpy() for out in self._chunks(mat, fn, codes, chunk)]
+    ) -> np.ndarray | tuple[np.ndarray, ...]:
+        """Apply ``fn(scaled_x, *code_tensors)`` chunk by chunk and collect the result (one
+        array per output where ``fn`` returns a tuple)."""
+        pieces = [
+            tuple(o.cpu().numpy() for o in out) if isinstance(out, tuple) else out.cpu().numpy()
+            for out in self._chunks(mat, fn, codes, chunk)
+        ]
+        if isinstance(pieces[0], tuple):
+            return tuple(np.concatenate(part, axis=0) for part in zip(*pieces))
         return np.concatenate(pieces, axis=0)
 
     @torch.inference_mode()

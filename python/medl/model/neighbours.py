@@ -61,7 +61,7 @@ def neighbour_means(
     times the sum of the squared weights: ``var / k`` for equal weights; ``None``
     without ``spread``)."""
     means, variances = [], []
-    rows = _rows_per_chunk(len(pool), min(k, max(1, len(pool) - 1)), values.shape[1])
+    rows = _rows_per_chunk(len(pool), values.shape[1])
     for start in range(0, len(queries), rows):
         idx, weights = kernel_neighbours(queries[start : start + rows], pool, k)
         mean, variance = _weighted_moments(idx, weights, values, spread)
@@ -70,10 +70,10 @@ def neighbour_means(
     return torch.cat(means), torch.cat(variances) if spread else None
 
 
-def _rows_per_chunk(n_pool: int, k: int, genes: int) -> int:
+def _rows_per_chunk(n_pool: int, genes: int) -> int:
     """Queries per chunk: one distance matrix under :func:`query_chunk`'s budget and the
-    gathered neighbours (rows x k x genes) at most 2**24 values (64 MB)."""
-    return max(1, min(query_chunk(n_pool), 2**24 // (k * genes)))
+    chunk's moments (rows x genes) at most 2**24 values (64 MB) each."""
+    return max(1, min(query_chunk(n_pool), 2**24 // max(1, genes)))
 
 
 def _weighted_moments(
@@ -81,12 +81,23 @@ def _weighted_moments(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The weighted mean of ``values[idx]`` per query and that mean's sampling variance
     (the neighbours' weighted variance times the sum of the squared weights over one
-    minus it; ``None`` without ``spread``)."""
-    near = values[idx]
-    mean = torch.einsum("qk,qkg->qg", weights, near)
+    minus it; ``None`` without ``spread``).
+
+    Computed as a sparse (queries x pool, k per row) by dense product rather than by
+    gathering ``values[idx]``: the gather moves queries x k x genes values through memory
+    (the correction's largest cost on a CPU), the product only its output."""
+    rows, k = idx.shape
+    query = torch.arange(rows, device=idx.device).repeat_interleave(k)
+    kernel = torch.sparse_coo_tensor(
+        torch.stack([query, idx.reshape(-1)]), weights.reshape(-1).to(values.dtype),
+        (rows, len(values)), check_invariants=False,
+    )  # fmt: skip
+    mean = kernel @ values
     if not spread:
         return mean, None
-    scatter = torch.einsum("qk,qkg->qg", weights, (near - mean.unsqueeze(1)).square())
+    # the weights sum to one, so the weighted scatter is E[v²] - mean²; residuals are
+    # centred near zero, where this difference does not lose float32 precision
+    scatter = (kernel @ values.square() - mean.square()).clamp_min(0.0)
     squares = weights.square().sum(1, keepdim=True)
     return mean, scatter * squares / (1.0 - squares).clamp_min(1e-6)
 
@@ -114,7 +125,7 @@ def leave_one_out_fit(
     genes = values.shape[1]
     if len(pool) < 3:
         return torch.ones(genes, device=values.device), torch.zeros(genes, device=values.device)
-    rows = _rows_per_chunk(len(pool), min(k, len(pool) - 2), genes)
+    rows = _rows_per_chunk(len(pool), genes)
     # per gene: sum v², sum v m, sum m², sum noise, sum sampling variance
     sums = torch.zeros((5, genes), dtype=torch.float64, device=values.device)
     for start in range(0, len(pool), rows):

@@ -171,7 +171,9 @@ class Design:
     def counterfactual(self, model: MEDL, mode: str) -> Decoder:
         raise NotImplementedError
 
-    def sampler(self, model: MEDL, mode: str, n: int, generator: torch.Generator) -> Decoder:
+    def sampler(
+        self, model: MEDL, mode: str, n: int, generator: torch.Generator, with_code: bool = False
+    ) -> Decoder:
         raise ValueError(
             f"n_samples needs the variational variant (variant={self.name!r} has no "
             "posterior over its counterfactual code)."
@@ -259,19 +261,29 @@ class VariationalDesign(Design):
     def modes_of(self, model: MEDL) -> tuple[str, ...]:
         return self.modes if model.transport is not None else ("mixed",)
 
-    def counterfactual(self, model: MEDL, mode: str) -> Decoder:
+    def counterfactual(self, model: MEDL, mode: str, with_code: bool = False) -> Decoder:
         """The cell's FE code (``"anchored"``: carried along the anchor pairs to the target,
-        :mod:`medl.model.transport`) decoded with the target batch's random effects."""
-        fe = model.modules["fe"]
+        :mod:`medl.model.transport`) decoded with the target batch's random effects; with
+        ``with_code``, ``(profiles, codes)``, the code that was decoded too (for the
+        neighbours' correction, so the cells are not encoded twice)."""
 
-        def decode(x: torch.Tensor, own: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
-            return model.scaler.inverse(fe.decode(self._code(model, x, own, dest, mode), dest))
+        def decode(x: torch.Tensor, own: torch.Tensor, dest: torch.Tensor):
+            code = self._code(model, x, own, dest, mode)
+            out = self.decode_code(model, code, dest)
+            return (out, code) if with_code else out
 
         return decode
 
-    def sampler(self, model: MEDL, mode: str, n: int, generator: torch.Generator) -> Decoder:
+    @staticmethod
+    def decode_code(model: MEDL, code: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
+        """Codes decoded with the random effects of batches ``dest``, on the scale of X."""
+        return model.scaler.inverse(model.modules["fe"].decode(code, dest))
+
+    def sampler(
+        self, model: MEDL, mode: str, n: int, generator: torch.Generator, with_code: bool = False
+    ) -> Decoder:
         """The point counterfactual and the SD of ``n`` decoded draws of code and random
-        effects, side by side.
+        effects, side by side (with ``with_code``, and the point's code, as a pair).
 
         The interval is centred on the point counterfactual, not on the draws' mean: the
         code's posterior is wide (KL weight 8) and the decoder curved, so the average of
@@ -293,7 +305,8 @@ class VariationalDesign(Design):
                 total += offset
                 square += offset * offset
             variance = (square / n - (total / n).square()).clamp_min(0.0)
-            return torch.cat([point.float(), variance.sqrt()], dim=1)
+            both = torch.cat([point.float(), variance.sqrt()], dim=1)
+            return (both, code) if with_code else both
 
         return draws
 
