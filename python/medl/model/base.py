@@ -319,7 +319,7 @@ class Estimator:
     def _map(
         self,
         mat: Matrix,
-        fn: Callable[..., torch.Tensor],
+        fn: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]],
         *codes: np.ndarray,
         chunk: int = 8192,
     ) -> np.ndarray | tuple[np.ndarray, ...]:
