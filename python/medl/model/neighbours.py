@@ -92,12 +92,16 @@ def _weighted_moments(
         torch.stack([query, idx.reshape(-1)]), weights.reshape(-1).to(values.dtype),
         (rows, len(values)), check_invariants=False,
     )  # fmt: skip
-    mean = kernel @ values
+    # about each column's mean, so that the scatter below keeps float32 precision far
+    # from zero too; the mean is taken the same way with or without it, bit for bit
+    centre = values.mean(0)
+    shifted = values - centre
+    offset = kernel @ shifted
     if not spread:
-        return mean, None
-    # the weights sum to one, so the weighted scatter is E[v²] - mean²; residuals are
-    # centred near zero, where this difference does not lose float32 precision
-    scatter = (kernel @ values.square() - mean.square()).clamp_min(0.0)
+        return offset + centre, None
+    # the weights sum to one, so the weighted scatter is E[v²] - mean²
+    scatter = (kernel @ shifted.square() - offset.square()).clamp_min(0.0)
+    mean = offset + centre
     squares = weights.square().sum(1, keepdim=True)
     return mean, scatter * squares / (1.0 - squares).clamp_min(1e-6)
 
