@@ -403,7 +403,6 @@ class MEDL(Estimator):
         that weighted mean's error variance, its sampling variance plus the squared bias
         those cells show (``None`` without ``spread``); and the weights. Targets with
         under ``min_cells`` cells in X are skipped, with a warning."""
-        design = self.design
         counts = np.bincount(own, minlength=len(self.batch_categories))
         targets = np.unique(dest)
         short = [self.batch_categories[b] for b in targets if counts[b] < min_cells]
@@ -419,10 +418,11 @@ class MEDL(Estimator):
             return
         # the pools: the target batches' own cells, their codes and residuals
         rows = np.flatnonzero(np.isin(own, targets))
+        reconstruct = self.design.counterfactual(self, mode, with_code=True)
 
         def code_and_residual(x: torch.Tensor, o: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            code = design._code(self, x, o, o, mode)
-            return code, self.scaler.inverse(x) - design.decode_code(self, code, o)
+            profile, code = reconstruct(x, o, o)
+            return code, self.scaler.inverse(x) - profile
 
         pool_codes, pool_residuals = self._map(mat[rows], code_and_residual, own[rows])
         for b in targets:
@@ -434,7 +434,7 @@ class MEDL(Estimator):
                 for a in (moved[cells], pool_codes[members], pool_residuals[members])
             )
             mean, variance = neighbour_means(queries, codes, residuals, k, spread)
-            weight, bias2 = leave_one_out_fit(codes, residuals, k)
+            weight, bias2 = leave_one_out_fit(codes, residuals, k, spread)
             mean *= weight
             if variance is not None:
                 variance = variance * weight.square() + bias2

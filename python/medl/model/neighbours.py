@@ -62,9 +62,10 @@ def neighbour_means(
     without ``spread``)."""
     means, variances = [], []
     rows = _rows_per_chunk(len(pool), values.shape[1])
+    centred = _centred(values, spread)
     for start in range(0, len(queries), rows):
         idx, weights = kernel_neighbours(queries[start : start + rows], pool, k)
-        mean, variance = _weighted_moments(idx, weights, values, spread)
+        mean, variance = _weighted_moments(idx, weights, centred)
         means.append(mean)
         variances.append(variance)
     return torch.cat(means), torch.cat(variances) if spread else None
@@ -76,39 +77,50 @@ def _rows_per_chunk(n_pool: int, genes: int) -> int:
     return max(1, min(query_chunk(n_pool), 2**24 // max(1, genes)))
 
 
+def _centred(
+    values: torch.Tensor, spread: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``values`` (pool x genes) as :func:`_weighted_moments` takes them, once per pool:
+    each column's mean, the values about it, and their squares (``None`` without
+    ``spread``). About the mean, so that E[v²] - mean² keeps float32 precision for
+    columns far from zero too."""
+    centre = values.mean(0)
+    shifted = values - centre
+    return centre, shifted, shifted.square() if spread else None
+
+
 def _weighted_moments(
-    idx: torch.Tensor, weights: torch.Tensor, values: torch.Tensor, spread: bool = True
+    idx: torch.Tensor,
+    weights: torch.Tensor,
+    centred: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None],
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The weighted mean of ``values[idx]`` per query and that mean's sampling variance
-    (the neighbours' weighted variance times the sum of the squared weights over one
-    minus it; ``None`` without ``spread``).
+    """The weighted mean of the pool's values at ``idx`` per query and that mean's
+    sampling variance (the neighbours' weighted variance times the sum of the squared
+    weights over one minus it; ``None`` where ``centred`` has no squares).
 
     Computed as a sparse (queries x pool, k per row) by dense product rather than by
-    gathering ``values[idx]``: the gather moves queries x k x genes values through memory
-    (the correction's largest cost on a CPU), the product only its output."""
+    gathering the values at ``idx``: the gather moves queries x k x genes values through
+    memory (the correction's largest cost on a CPU), the product only its output."""
+    centre, shifted, squared = centred
     rows, k = idx.shape
     query = torch.arange(rows, device=idx.device).repeat_interleave(k)
     kernel = torch.sparse_coo_tensor(
-        torch.stack([query, idx.reshape(-1)]), weights.reshape(-1).to(values.dtype),
-        (rows, len(values)), check_invariants=False,
+        torch.stack([query, idx.reshape(-1)]), weights.reshape(-1).to(shifted.dtype),
+        (rows, len(shifted)), check_invariants=False,
     )  # fmt: skip
-    # about each column's mean, so that the scatter below keeps float32 precision far
-    # from zero too; the mean is taken the same way with or without it, bit for bit
-    centre = values.mean(0)
-    shifted = values - centre
     offset = kernel @ shifted
-    if not spread:
-        return offset + centre, None
-    # the weights sum to one, so the weighted scatter is E[v²] - mean²
-    scatter = (kernel @ shifted.square() - offset.square()).clamp_min(0.0)
     mean = offset + centre
+    if squared is None:
+        return mean, None
+    # the weights sum to one, so the weighted scatter is E[v²] - mean²
+    scatter = (kernel @ squared - offset.square()).clamp_min(0.0)
     squares = weights.square().sum(1, keepdim=True)
     return mean, scatter * squares / (1.0 - squares).clamp_min(1e-6)
 
 
 def leave_one_out_fit(
-    pool: torch.Tensor, values: torch.Tensor, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    pool: torch.Tensor, values: torch.Tensor, k: int, spread: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """How far to trust :func:`neighbour_means` of ``values`` (pool x genes), per gene, as
     the pool itself shows it: each row predicted by the kernel mean ``m`` of its ``k``
     nearest *other* rows.
@@ -124,24 +136,31 @@ def leave_one_out_fit(
       nearest-neighbour pairs as ``(v - v_nearest)² / 2`` (the difference-based variance
       estimator), less ``weight²`` x the mean's sampling variance; floored at zero.
 
-    Pools of under 3 rows give weight 1 and bias 0.
+    Pools of under 3 rows give weight 1 and bias 0. Without ``spread``, ``bias2`` is
+    ``None`` and its terms are not computed.
     """
     genes = values.shape[1]
     if len(pool) < 3:
-        return torch.ones(genes, device=values.device), torch.zeros(genes, device=values.device)
+        zeros = torch.zeros(genes, device=values.device) if spread else None
+        return torch.ones(genes, device=values.device), zeros
     rows = _rows_per_chunk(len(pool), genes)
+    centred = _centred(values, spread)
     # per gene: sum v², sum v m, sum m², sum noise, sum sampling variance
     sums = torch.zeros((5, genes), dtype=torch.float64, device=values.device)
     for start in range(0, len(pool), rows):
         part = torch.arange(start, min(start + rows, len(pool)), device=pool.device)
         idx, weights = kernel_neighbours(pool[part], pool, k, exclude=part)
         own = values[part]
-        mean, sampling = _weighted_moments(idx, weights, values)
-        noise = (own - values[idx[:, 0]]).square() / 2  # idx[:, 0]: the nearest
-        for i, term in enumerate((own * own, own * mean, mean * mean, noise, sampling)):
+        mean, sampling = _weighted_moments(idx, weights, centred)
+        terms = [own * own, own * mean, mean * mean]
+        if spread:  # idx[:, 0]: the nearest
+            terms += [(own - values[idx[:, 0]]).square() / 2, sampling]
+        for i, term in enumerate(terms):
             sums[i] += term.sum(0, dtype=torch.float64)
     vv, vm, mm, noise, sampling = sums / len(pool)
     weight = (vm / mm.clamp_min(1e-12)).clamp(0.0, 1.0)
+    if not spread:
+        return weight.to(values.dtype), None
     miss = vv - 2 * weight * vm + weight.square() * mm
     bias2 = (miss - noise - weight.square() * sampling).clamp_min(0.0)
     return weight.to(values.dtype), bias2.to(values.dtype)

@@ -267,17 +267,14 @@ class VariationalDesign(Design):
         ``with_code``, ``(profiles, codes)``, the code that was decoded too (for the
         neighbours' correction, so the cells are not encoded twice)."""
 
+        fe = model.modules["fe"]
+
         def decode(x: torch.Tensor, own: torch.Tensor, dest: torch.Tensor):
             code = self._code(model, x, own, dest, mode)
-            out = self.decode_code(model, code, dest)
+            out = model.scaler.inverse(fe.decode(code, dest))
             return (out, code) if with_code else out
 
         return decode
-
-    @staticmethod
-    def decode_code(model: MEDL, code: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
-        """Codes decoded with the random effects of batches ``dest``, on the scale of X."""
-        return model.scaler.inverse(model.modules["fe"].decode(code, dest))
 
     def sampler(
         self, model: MEDL, mode: str, n: int, generator: torch.Generator, with_code: bool = False
