@@ -6,7 +6,8 @@ subnetwork a batch-specific latent space, and the FE code decoded with another b
 random effects is a counterfactual ("this cell as if from batch B").
 
 This module is the public face: the models (``MEDL``, ``AE``, ``AEC``, ``PCA``, ``load``),
-the one-call front ends (``fit_medl`` on arrays, ``run_medl`` on AnnData) and the verbs
+the one-call front ends (``fit_medl`` on arrays, ``run_medl`` on AnnData), the intervals of
+sampled counterfactuals (``counterfactual_interval``) and the verbs
 grouped by purpose (``pp``, ``metrics``, ``evaluate``, ``datasets``, ``plotting``,
 ``genomap``). Internals: :mod:`medl.nn` (networks), :mod:`medl.train` (optimisation),
 :mod:`medl.model` (models and the saved format).
@@ -16,7 +17,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, evaluate, metrics, pp
 from .api import MEDLResult, fit_medl, run_medl
-from .model import AE, AEC, MEDL, PCA, PRESETS, LossWeights, NotFittedError, load
+from .model import (
+    AE,
+    AEC,
+    MEDL,
+    PCA,
+    PRESETS,
+    LossWeights,
+    NotFittedError,
+    counterfactual_interval,
+    load,
+)
 
 try:
     __version__ = version("medl")
@@ -32,6 +43,7 @@ __all__ = [
     "PRESETS",
     "LossWeights",
     "NotFittedError",
+    "counterfactual_interval",
     "datasets",
     "evaluate",
     "load",

@@ -209,6 +209,15 @@ def check_fraction(value: float, name: str, low: float = 0.0, high: float = 1.0)
     return float(value)
 
 
+def check_level(level: Any) -> float:
+    """``level`` as a float in (0, 1), else a clear error."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)):
+        raise TypeError(f"level must be a number in (0, 1), e.g. 0.9; got {level!r}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.9 for a 90% interval; got {level}.")
+    return float(level)
+
+
 def _is_whole(value: Any) -> bool:
     """An int, or a float holding a whole number (R hands 50 over as the double 50.0)."""
     if isinstance(value, bool):

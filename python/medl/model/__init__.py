@@ -2,9 +2,9 @@
 
 ``MEDL`` (:mod:`.medl`) with its two designs (:mod:`.variants`), the baselines ``AE``,
 ``AEC`` and ``PCA`` (:mod:`.baselines`), the shared :class:`~.base.Estimator`, the loss
-weights (:mod:`.presets`), the cross-batch anchors (:mod:`.anchors`, :mod:`.transport`) and
-the saved-model format (:mod:`.format`). Networks are in :mod:`medl.nn`, optimisation in
-:mod:`medl.train`.
+weights (:mod:`.presets`), the cross-batch anchors (:mod:`.anchors`, :mod:`.transport`), the
+counterfactuals' intervals (:mod:`.intervals`) and the saved-model format (:mod:`.format`).
+Networks are in :mod:`medl.nn`, optimisation in :mod:`medl.train`.
 """
 
 from pathlib import Path
@@ -13,6 +13,7 @@ import torch
 
 from .base import Estimator, NotFittedError
 from .baselines import AE, AEC, PCA
+from .intervals import counterfactual_interval
 from .medl import MEDL
 from .presets import PRESETS, LossWeights
 
@@ -23,4 +24,4 @@ def load(path: str | Path, device: str | torch.device = "auto") -> Estimator:
 
 
 __all__ = ["AE", "AEC", "MEDL", "PCA", "PRESETS", "Estimator", "LossWeights", "NotFittedError",
-           "load"]  # fmt: skip
+           "counterfactual_interval", "load"]  # fmt: skip
