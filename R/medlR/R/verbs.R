@@ -16,9 +16,14 @@
 #'   only): the assay \code{MEDLCF.<batch>} holds the counterfactual as without it, and a
 #'   second assay \code{MEDLCF.<batch>.sd} its standard deviation (with \code{correct}, the
 #'   correction's own error, measured on the target batch's cells, plus the share of the
-#'   decoded draws' variance that the correction leaves; without, the draws' spread):
-#'   the counterfactual +/- 1.645 SD is a 90\% interval for each cell's expected
-#'   (log-normalised) profile in the batch, not for one noisy measurement.
+#'   decoded draws' variance that the correction leaves; without, the draws' spread).
+#' @param level \code{NULL} (default), or a nominal coverage in (0, 1) (with
+#'   \code{n.samples}): also adds assays \code{MEDLCF.<batch>.lower} and \code{.upper},
+#'   the central interval at that level for each cell's expected (log-normalised) profile
+#'   in the batch, not for one noisy measurement (a Student-t with 5 degrees of freedom,
+#'   as the Python \code{medl.counterfactual_interval}; at 90\%, +/- 1.645 SD). On
+#'   simulated truth at 2,000 cells x 500 genes, the 90\% interval held 0.87-0.92 and the
+#'   50\% one 0.47-0.54; on small data (600 x 100) 90\% held 0.78-0.90.
 #' @param overwrite Replace existing assays of the same names.
 #' @param reduction The reduction holding the model when it came from
 #'   \code{IntegrateLayers(method = \link{MEDLIntegration})} (e.g. \code{"integrated.medl"});
@@ -32,7 +37,8 @@
 #' @return The object with the new assays.
 #' @export
 MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samples = NULL,
-                               overwrite = FALSE, reduction = NULL, correct = NULL) {
+                               overwrite = FALSE, reduction = NULL, correct = NULL,
+                               level = NULL) {
   info <- .medl_info(object, reduction)
   assay <- .seurat_assay(object, assay %||% info$assay)
   batch.values <- .info_batch(object, info)
@@ -45,8 +51,21 @@ MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samp
   if (!is.null(correct) && (!is.logical(correct) || length(correct) != 1L || is.na(correct))) {
     stop("correct must be NULL, TRUE or FALSE.", call. = FALSE)
   }
+  if (!is.null(level)) {
+    if (is.null(n.samples)) {
+      stop("level needs n.samples: intervals come from posterior draws, e.g. ",
+           "n.samples = 100, level = 0.9.", call. = FALSE)
+    }
+    if (!is.numeric(level) || length(level) != 1L || is.na(level) || level <= 0 ||
+        level >= 1) {
+      stop("level must be NULL or one number in (0, 1), e.g. level = 0.9.", call. = FALSE)
+    }
+  }
   assays <- .cf_name("MEDLCF.", targets)
-  if (!is.null(n.samples)) assays <- c(assays, paste0(assays, ".sd"))
+  if (!is.null(n.samples)) {
+    suffixes <- c(".sd", if (!is.null(level)) c(".lower", ".upper"))
+    assays <- c(assays, as.vector(outer(assays, suffixes, paste0)))
+  }
   .check_free_names(assays, SeuratObject::Assays(object), "Assay(s)", overwrite)
   model <- .load_model(info)
   x <- .to_python_matrix(.assay_matrix(object, assay, "data")[info$features, , drop = FALSE])
@@ -62,6 +81,14 @@ MEDLCounterfactual <- function(object, target, mode = NULL, assay = NULL, n.samp
     })
     profiles <- c(lapply(draws, function(d) as.profile(d[[1]])),
                   lapply(draws, function(d) as.profile(d[[2]])))
+    if (!is.null(level)) {
+      half <- .medl()$model$intervals$interval_factor(level)
+      n <- length(targets)
+      points <- profiles[seq_len(n)]
+      sds <- profiles[n + seq_len(n)]
+      profiles <- c(profiles, Map(function(p, s) p - half * s, points, sds),
+                    Map(function(p, s) p + half * s, points, sds))
+    }
   }
   object <- .add_profile_assays(object, assays, profiles, assay)
   info$counterfactual <- union(info$counterfactual, targets)

@@ -89,6 +89,30 @@ test_that("MEDLCounterfactual with n.samples adds the spread of the draws beside
   point <- MEDLCounterfactual(obj, target = "B")
   expect_equal(mean, as.matrix(SeuratObject::GetAssayData(point, slot = "data",
                                                           assay = "MEDLCF.B")))
+  # with level, the interval's bounds: +/- 1.645 SD at 90%, under the Gaussian's
+  # +/- 0.674 SD at 50% (a Student-t, the same factor as Python's)
+  expect_error(MEDLCounterfactual(obj, target = "B", level = 0.9), "level needs n.samples")
+  expect_error(MEDLCounterfactual(obj, target = "B", n.samples = 5, level = 1),
+               "level must be")
+  expect_error(MEDLCounterfactual(obj, target = "B", n.samples = 5, level = "0.9"),
+               "level must be")
+  data.of <- function(o, a) as.matrix(SeuratObject::GetAssayData(o, slot = "data", assay = a))
+  for (level in c(0.9, 0.5)) {
+    both <- MEDLCounterfactual(obj, target = c("A", "B"), n.samples = 5, level = level)
+    for (b in c("A", "B")) {
+      p <- data.of(both, paste0("MEDLCF.", b))
+      s <- data.of(both, paste0("MEDLCF.", b, ".sd"))
+      lower <- data.of(both, paste0("MEDLCF.", b, ".lower"))
+      upper <- data.of(both, paste0("MEDLCF.", b, ".upper"))
+      expect_equal(dimnames(lower), dimnames(p))
+      half <- if (level == 0.9) stats::qnorm(0.95) else {
+        stats::qt(0.75, 5) * stats::qnorm(0.95) / stats::qt(0.95, 5)
+      }
+      expect_equal(upper - p, half * s, tolerance = 1e-5)
+      expect_equal(p - lower, half * s, tolerance = 1e-5)
+    }
+  }
+  expect_lt(half, stats::qnorm(0.75))
 })
 
 test_that("verbose = TRUE prints compact progress lines that reach the R console", {
