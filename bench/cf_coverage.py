@@ -39,6 +39,7 @@ from scipy.stats import norm
 
 import medl
 from medl.datasets import true_counterfactual
+from medl.model.intervals import interval_factor
 
 REGIMES = {
     "independent": {"batch_effect": 1.0},
@@ -114,9 +115,12 @@ def standardised_errors(model, a) -> tuple[dict[str, list[np.ndarray]], dict[str
     return out, rms
 
 
-def coverage(errors: list[np.ndarray], levels=LEVELS) -> list[float]:
+def coverage(errors: list[np.ndarray], levels=LEVELS, gaussian: bool = False) -> list[float]:
+    """The share of ``|error| / sd`` inside each level's interval: medl's (a Student-t), or
+    with ``gaussian`` ``+/- z sd``."""
     ratio = np.concatenate([e.ravel() for e in errors])
-    return [round(float((ratio <= norm.ppf(0.5 + q / 2)).mean()), 3) for q in levels]
+    half = [norm.ppf(0.5 + q / 2) if gaussian else interval_factor(q) for q in levels]
+    return [round(float((ratio <= h).mean()), 3) for h in half]
 
 
 def plot(curves: dict[str, dict[str, list[float]]], noise_free: list[float], knn: list[float],
@@ -168,6 +172,7 @@ def main() -> None:
             row["fit_s"] = round(time.perf_counter() - t0, 1)
             errors, rms = standardised_errors(model, a)
             row.update({kind: coverage(e) for kind, e in errors.items()})
+            row["expected_gaussian"] = coverage(errors["expected"], gaussian=True)
             row["rms_error"] = rms
             for kind in KINDS:
                 per_seed[kind].append(coverage(errors[kind], CURVE))
