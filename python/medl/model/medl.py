@@ -420,13 +420,7 @@ class MEDL(Estimator):
             return
         # the pools: the target batches' own cells, their codes and residuals
         rows = np.flatnonzero(np.isin(own, targets))
-        reconstruct = self.design.counterfactual(self, mode, with_code=True)
-
-        def code_and_residual(x: torch.Tensor, o: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            profile, code = reconstruct(x, o, o)
-            return code, self.scaler.inverse(x) - profile
-
-        pool_codes, pool_residuals = self._map(mat[rows], code_and_residual, own[rows])
+        pool_codes, pool_residuals = self._map(mat[rows], self._own_residual(mode), own[rows])
         for b in targets:
             members, cells = own[rows] == b, np.flatnonzero(dest == b)
             # a cell kept in its own batch is among its own neighbours, as in a kNN smoother
@@ -588,18 +582,20 @@ class MEDL(Estimator):
         """Each cell's expression minus its point reconstruction in its own batch, as
         ``(rows, cells x genes)`` chunks."""
         chunks = self._chunks(mat, self._own_residual(mode), (own,), chunk)
-        for rows, out in zip(row_chunks(mat.shape[0], chunk), chunks):
+        for rows, (_, out) in zip(row_chunks(mat.shape[0], chunk), chunks):
             yield rows, out.cpu().numpy().astype(np.float64)
 
     def _own_residual(self, mode: str):
-        """``(scaled x, own batch codes) ->`` the cells' expression minus their point
+        """``(scaled x, own batch codes) -> (code, residual)``: the code decoded (the
+        neighbours' correction searches in it) and the cells' expression minus their point
         reconstruction in their own batch, on the scale of X (the model's decode alone)."""
-        decode = self.design.counterfactual(self, mode)
+        reconstruct = self.design.counterfactual(self, mode, with_code=True)
 
-        def residual(x: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
-            return self.scaler.inverse(x) - decode(x, own, own)
+        def code_and_residual(x: torch.Tensor, own: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            profile, code = reconstruct(x, own, own)
+            return code, self.scaler.inverse(x) - profile
 
-        return residual
+        return code_and_residual
 
     def _counterfactual_mode(self, mode: str | None) -> str:
         """The mode asked for, or the model's default, checked against what it can do."""
